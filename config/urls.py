@@ -1,0 +1,14 @@
+"""URL configuration: the admin is the operator's console."""
+
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+admin.site.site_header = "D0010 meter readings"
+admin.site.site_title = "D0010 meter readings"
+admin.site.index_title = "Flow files, meter points and readings"
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+]

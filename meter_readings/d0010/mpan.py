@@ -1,0 +1,90 @@
+"""MPAN cores: check digit and distributor id (spec §5)."""
+
+from dataclasses import dataclass
+from typing import Final
+
+CHECK_DIGIT_WEIGHTS: Final = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
+
+# Distributor id (first two digits) -> market participant id. 10-23 are the DNO licence
+# areas; 24 and above are IDNOs as listed by the `mpan` package (MDD is the authority).
+DISTRIBUTORS: Final[dict[str, str]] = {
+    "10": "EELC",
+    "11": "EMEB",
+    "12": "LOND",
+    "13": "MANW",
+    "14": "MIDE",
+    "15": "NEEB",
+    "16": "NORW",
+    "17": "HYDE",
+    "18": "SPOW",
+    "19": "SEEB",
+    "20": "SOUT",
+    "21": "SWAE",
+    "22": "SWEB",
+    "23": "YELG",
+    "24": "IPNL",
+    "25": "LENG",
+    "26": "GUCL",
+    "27": "ETCL",
+    "28": "EDFI",
+    "29": "HARL",
+    "30": "PENL",
+    "31": "UKPD",
+    "32": "UDNL",
+    "33": "GGEN",
+    "34": "MPDL",
+    "35": "FEAL",
+    "36": "VATT",
+    "37": "FORB",
+    "38": "INDI",
+}
+
+# AMSIDs sit in the MPAN Core field where an AMVLP is involved (spec §5.3).
+AMSID_SVAA_PREFIX: Final = "77"
+AMSID_AMVLP_PREFIX: Final = "78"
+
+
+def expected_check_digit(first_twelve_digits: str) -> int:
+    """Return the check digit for the first 12 digits of an MPAN core.
+
+    ``first_twelve_digits`` must be exactly 12 ASCII digits.
+    """
+    total = sum(
+        int(digit) * weight for digit, weight in zip(first_twelve_digits, CHECK_DIGIT_WEIGHTS)
+    )
+    return total % 11 % 10
+
+
+@dataclass(frozen=True, slots=True)
+class MpanCoreCheck:
+    """What can be said of a well-formed 13-digit core without MDD."""
+
+    distributor_id: str
+    is_amsid: bool
+    # None where no check digit applies (AMVLP-registered AMSIDs).
+    check_digit_valid: bool | None
+    known_distributor: bool
+
+
+def check_mpan_core(core: str) -> MpanCoreCheck:
+    """Check the distributor id and check digit of a core.
+
+    ``core`` must be exactly 13 ASCII digits (callers check the shape first).
+    """
+    distributor_id = core[:2]
+    is_amsid = distributor_id in (AMSID_SVAA_PREFIX, AMSID_AMVLP_PREFIX)
+    if distributor_id == AMSID_AMVLP_PREFIX:
+        check_digit_valid = None
+    else:
+        check_digit_valid = expected_check_digit(core[:12]) == int(core[12])
+    return MpanCoreCheck(
+        distributor_id=distributor_id,
+        is_amsid=is_amsid,
+        check_digit_valid=check_digit_valid,
+        known_distributor=is_amsid or distributor_id in DISTRIBUTORS,
+    )
+
+
+def is_well_formed_core(text: str) -> bool:
+    """True if ``text`` is exactly 13 ASCII digits."""
+    return len(text) == 13 and text.isascii() and text.isdigit()

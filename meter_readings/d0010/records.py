@@ -1,0 +1,142 @@
+"""Typed records the parser yields, one kind per D0010 group (or group family).
+
+Records carry their parents' keys (MPAN core, meter serial) so a consumer can persist
+them in any batch size without tracking the hierarchy itself.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from meter_readings.d0010.findings import Finding
+
+
+@dataclass(slots=True)
+class FileHeader:
+    """ZHV: the file envelope's header."""
+
+    line_number: int
+    file_identifier: str
+    flow_reference: str
+    flow_version: str
+    from_role_code: str
+    from_participant_id: str
+    to_role_code: str
+    to_participant_id: str
+    created_at: datetime | None
+    sending_application_id: str
+    receiving_application_id: str
+    broadcast: str
+    test_data_flag: str
+
+    @property
+    def is_test(self) -> bool:
+        # An empty flag is read as live data: every real sample populates it, and the
+        # parser flags the empty value.
+        return self.test_data_flag not in ("", "OPER")
+
+
+@dataclass(slots=True)
+class FileTrailer:
+    """ZPT: the file envelope's trailer, as written by the sender."""
+
+    line_number: int
+    file_identifier: str
+    group_count: int | None
+    checksum: str
+    flow_count: int | None
+    completed_at: datetime | None
+
+
+@dataclass(slots=True)
+class MeterPointRecord:
+    """026: an MPAN core and the BSC validation status of its readings."""
+
+    line_number: int
+    mpan_core: str
+    bsc_validation_status: str
+    distributor_id: str
+    check_digit_valid: bool | None
+    is_amsid: bool
+
+
+@dataclass(slots=True)
+class MeterRecord:
+    """028: a meter serial and the reading type of the readings under it."""
+
+    line_number: int
+    mpan_core: str
+    serial_number: str
+    reading_type: str
+
+
+@dataclass(slots=True)
+class SiteVisitRecord:
+    """027, 029 or 033: site visit information at MPAN, meter or reading level."""
+
+    line_number: int
+    group_code: str
+    check_code: str
+    additional_information: str
+    mpan_core: str
+    serial_number: str = ""
+    reading_line_number: int | None = None
+
+
+@dataclass(slots=True)
+class RegisterReading:
+    """030 with its optional 032 and any 033s, plus the context of its 026 and 028."""
+
+    line_number: int
+    mpan_core: str
+    serial_number: str
+    reading_type: str
+    bsc_validation_status: str
+    register_id: str
+    read_at: datetime
+    value: Decimal
+    md_reset_at: datetime | None
+    md_reset_count: int | None
+    reading_flag: bool | None
+    reading_method: str
+    validation_reason_code: str = ""
+    validation_status: bool | None = None
+    site_visits: list[SiteVisitRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FileRejected:
+    """The file cannot be imported at all; nothing follows this event."""
+
+    finding: Finding
+
+
+@dataclass(slots=True)
+class ParseSummary:
+    """The last event: what the file held, counted as the parser saw it."""
+
+    line_count: int = 0
+    group_count: int = 0
+    meter_point_count: int = 0
+    meter_count: int = 0
+    reading_lines: int = 0
+    readings_parsed: int = 0
+    site_visit_lines: int = 0
+    error_count: int = 0
+    warning_count: int = 0
+    header: FileHeader | None = None
+    trailer: FileTrailer | None = None
+    rejected: bool = False
+
+
+ParseEvent = (
+    FileHeader
+    | FileTrailer
+    | MeterPointRecord
+    | MeterRecord
+    | SiteVisitRecord
+    | RegisterReading
+    | Finding
+    | FileRejected
+    | ParseSummary
+)

@@ -1,0 +1,242 @@
+"""What is stored: every flow file offered, its findings, and the readings it carried.
+
+Integrity lives in database constraints: one accepted file per sender and file
+identifier, one current reading per meter register and reading time.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from meter_readings.d0010 import codes
+from meter_readings.d0010.values import STORED_DECIMAL_PLACES, STORED_INTEGER_DIGITS
+
+
+class FlowFileStatus(models.TextChoices):
+    RUNNING = "RUNNING", "Importing"
+    IMPORTED = "IMPORTED", "Imported"
+    IMPORTED_WITH_ERRORS = "IMPORTED_WITH_ERRORS", "Imported with errors"
+    REJECTED = "REJECTED", "Rejected"
+    DUPLICATE = "DUPLICATE", "Duplicate (resend)"
+    FAILED = "FAILED", "Failed"
+
+
+# A file in one of these states owns its sender + file identifier and its bytes: a
+# second copy is a resend. Rejected and failed files do not, so a corrected file with the
+# same identifier can still be imported.
+ACCEPTED_STATUSES = (
+    FlowFileStatus.RUNNING,
+    FlowFileStatus.IMPORTED,
+    FlowFileStatus.IMPORTED_WITH_ERRORS,
+)
+
+
+class FlowFile(models.Model):
+    """One file offered for import, whatever became of it."""
+
+    filename = models.CharField(max_length=255)
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField("SHA-256", max_length=64, db_index=True)
+    status = models.CharField(max_length=24, choices=FlowFileStatus.choices)
+    received_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    strict = models.BooleanField(default=False)
+    failure_reason = models.TextField(blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resends"
+    )
+
+    # ZHV header.
+    file_identifier = models.CharField("file identifier (J1064)", max_length=10, blank=True)
+    flow_version = models.CharField(max_length=3, blank=True)
+    from_role_code = models.CharField("from role (J0934)", max_length=1, blank=True)
+    from_participant_id = models.CharField("from participant (J0938)", max_length=4, blank=True)
+    to_role_code = models.CharField("to role (J0935)", max_length=1, blank=True)
+    to_participant_id = models.CharField("to participant (J0939)", max_length=4, blank=True)
+    file_created_at = models.DateTimeField("file created (J0280)", null=True, blank=True)
+    test_data_flag = models.CharField("test data flag (J1063)", max_length=4, blank=True)
+    is_test = models.BooleanField(default=False)
+
+    # ZPT trailer, as declared by the sender.
+    trailer_group_count = models.PositiveBigIntegerField(null=True, blank=True)
+    trailer_flow_count = models.PositiveBigIntegerField(null=True, blank=True)
+    trailer_checksum = models.CharField(max_length=10, blank=True)
+    file_completed_at = models.DateTimeField("file completed (J1065)", null=True, blank=True)
+
+    # What the importer found.
+    line_count = models.PositiveBigIntegerField(default=0)
+    group_count = models.PositiveBigIntegerField(default=0)
+    meter_point_count = models.PositiveBigIntegerField("026 groups", default=0)
+    reading_count = models.PositiveBigIntegerField("030 groups", default=0)
+    readings_imported = models.PositiveBigIntegerField(default=0)
+    readings_duplicate = models.PositiveBigIntegerField(default=0)
+    readings_superseding = models.PositiveBigIntegerField(default=0)
+    error_count = models.PositiveBigIntegerField(default=0)
+    warning_count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_role_code", "from_participant_id", "file_identifier"],
+                condition=Q(status__in=ACCEPTED_STATUSES),
+                name="one_accepted_file_per_sender_identifier",
+            ),
+            models.UniqueConstraint(
+                fields=["sha256"],
+                condition=Q(status__in=ACCEPTED_STATUSES),
+                name="one_accepted_file_per_content",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=FlowFileStatus.DUPLICATE, duplicate_of__isnull=False)
+                | (~Q(status=FlowFileStatus.DUPLICATE) & Q(duplicate_of__isnull=True)),
+                name="duplicate_names_its_original",
+            ),
+        ]
+        indexes = [models.Index(fields=["received_at"], name="flow_file_received_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} (#{self.pk})"
+
+    @property
+    def sender(self) -> str:
+        if not self.from_participant_id:
+            return ""
+        return f"{self.from_role_code}/{self.from_participant_id}"
+
+
+class FindingSeverity(models.TextChoices):
+    ERROR = "ERROR", "Error"
+    WARNING = "WARNING", "Warning"
+
+
+class ImportFinding(models.Model):
+    """A problem found in a flow file, at a line where it has one."""
+
+    flow_file = models.ForeignKey(FlowFile, on_delete=models.CASCADE, related_name="findings")
+    line_number = models.PositiveIntegerField(null=True, blank=True)
+    severity = models.CharField(max_length=7, choices=FindingSeverity.choices)
+    code = models.CharField(max_length=40, db_index=True)
+    field = models.CharField(max_length=60, blank=True)
+    message = models.TextField()
+
+    def __str__(self) -> str:
+        return f"{self.code} at line {self.line_number}"
+
+
+class MeterPoint(models.Model):
+    """An MPAN core (or AMSID) as it appears in J0003."""
+
+    mpan_core = models.CharField("MPAN core", max_length=13, unique=True)
+    distributor_id = models.CharField(max_length=2)
+    check_digit_valid = models.BooleanField(null=True)
+    is_amsid = models.BooleanField("AMSID", default=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(mpan_core__regex=r"^[0-9]{13}$"), name="mpan_core_is_13_digits"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.mpan_core
+
+
+class Meter(models.Model):
+    """A meter serial (J0004) at one meter point."""
+
+    meter_point = models.ForeignKey(MeterPoint, on_delete=models.PROTECT, related_name="meters")
+    serial_number = models.CharField(max_length=10, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter_point", "serial_number"], name="one_meter_per_serial_per_mpan"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.serial_number
+
+
+class Reading(models.Model):
+    """One register reading (030), with the context of its 026, 028 and 032."""
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="readings")
+    flow_file = models.ForeignKey(FlowFile, on_delete=models.PROTECT, related_name="readings")
+    line_number = models.PositiveIntegerField()
+    register_id = models.CharField("register (J0010)", max_length=2)
+    read_at = models.DateTimeField("read at (J0016)")
+    value = models.DecimalField(
+        "reading (J0040)",
+        max_digits=STORED_INTEGER_DIGITS + STORED_DECIMAL_PLACES,
+        decimal_places=STORED_DECIMAL_PLACES,
+    )
+    reading_type = models.CharField(
+        "reading type (J0171)", max_length=1, choices=codes.READING_TYPES, blank=True
+    )
+    bsc_validation_status = models.CharField(
+        "BSC validation (J0022)", max_length=1, choices=codes.BSC_VALIDATION_STATUSES, blank=True
+    )
+    reading_flag = models.BooleanField("reading flag (J0045)", null=True)
+    reading_method = models.CharField(
+        "method (J1888)", max_length=1, choices=codes.READING_METHODS, blank=True
+    )
+    md_reset_at = models.DateTimeField("MD reset at (J0044)", null=True, blank=True)
+    md_reset_count = models.PositiveSmallIntegerField("MD resets (J1013)", null=True, blank=True)
+    validation_reason_code = models.CharField(
+        "032 reason (J0332)", max_length=2, choices=codes.VALIDATION_REASON_CODES, blank=True
+    )
+    validation_status = models.BooleanField("032 status (J0047)", null=True)
+    is_superseded = models.BooleanField(default=False)
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meter", "register_id", "read_at"],
+                condition=Q(is_superseded=False),
+                name="one_current_reading_per_register_time",
+            ),
+            models.CheckConstraint(condition=Q(value__gte=0), name="reading_is_not_negative"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["meter", "register_id", "read_at"], name="reading_natural_key_idx"
+            ),
+            models.Index(fields=["read_at"], name="reading_read_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.register_id} {self.read_at:%Y-%m-%d %H:%M} {self.value}"
+
+
+class SiteVisitLevel(models.TextChoices):
+    MPAN = "027", "MPAN (027)"
+    METER = "029", "Meter (029)"
+    READING = "033", "Reading (033)"
+
+
+class SiteVisit(models.Model):
+    """Site visit information (027, 029 or 033) and what it describes."""
+
+    flow_file = models.ForeignKey(FlowFile, on_delete=models.PROTECT, related_name="site_visits")
+    line_number = models.PositiveIntegerField()
+    level = models.CharField(max_length=3, choices=SiteVisitLevel.choices)
+    check_code = models.CharField(
+        "check code (J0024)", max_length=2, choices=codes.SITE_VISIT_CHECK_CODES, blank=True
+    )
+    additional_information = models.TextField("additional information (J0012)", blank=True)
+    meter_point = models.ForeignKey(
+        MeterPoint, on_delete=models.PROTECT, related_name="site_visits"
+    )
+    meter = models.ForeignKey(
+        Meter, null=True, blank=True, on_delete=models.PROTECT, related_name="site_visits"
+    )
+    reading = models.ForeignKey(
+        Reading, null=True, blank=True, on_delete=models.PROTECT, related_name="site_visits"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} {self.check_code}"
