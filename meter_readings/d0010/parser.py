@@ -343,13 +343,13 @@ class _Parser:
         """
         if self.header is None:
             reason = f" ({cause.message})" if cause is not None else ""
-            yield FileRejected(
-                error(
-                    number,
-                    FindingCode.NOT_A_D0010_FILE,
-                    f"the first line is not a readable ZHV header{reason}",
-                )
+            rejection = error(
+                number,
+                FindingCode.NOT_A_D0010_FILE,
+                f"the first line is not a readable ZHV header{reason}",
             )
+            yield rejection
+            yield FileRejected(rejection)
             return
         if self.trailer_seen:
             return

@@ -1,0 +1,347 @@
+"""The operator's console: browse and search what was imported (read-only).
+
+Imported data is evidence, so nothing here adds, changes or deletes it: files come in
+through the import service only.
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from meter_readings.d0010.mpan import DISTRIBUTORS, is_well_formed_core
+from meter_readings.models import (
+    FlowFile,
+    ImportFinding,
+    Meter,
+    MeterPoint,
+    Reading,
+    SiteVisit,
+)
+
+FINDINGS_SHOWN_INLINE = 200
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewing only; the import service is the one way data comes in."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def admin_link(obj: Any, text: str | None = None) -> str:
+    """An HTML link to ``obj``'s admin page."""
+    if obj is None:
+        return "-"
+    meta = obj._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else str(obj))
+
+
+def changelist_link(model: type, text: str, **filters: Any) -> str:
+    """An HTML link to ``model``'s list, filtered."""
+    meta = model._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+class FirstFindingsFormSet(BaseInlineFormSet):
+    # A file with a million bad lines must still open: show the first findings and
+    # link to the full, paginated list.
+    def get_queryset(self) -> QuerySet:
+        return super().get_queryset().order_by("line_number", "pk")[:FINDINGS_SHOWN_INLINE]
+
+
+class ImportFindingInline(ReadOnlyInline):
+    model = ImportFinding
+    formset = FirstFindingsFormSet
+    fields = ("line_number", "severity", "code", "field", "message")
+    readonly_fields = fields
+    verbose_name_plural = f"findings (first {FINDINGS_SHOWN_INLINE})"
+
+
+@admin.register(FlowFile)
+class FlowFileAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "filename",
+        "status",
+        "sender",
+        "file_identifier",
+        "received_at",
+        "readings_imported",
+        "reading_count",
+        "error_count",
+        "warning_count",
+        "is_test",
+        "duplicate_of_link",
+        "readings_link",
+    )
+    list_display_links = ("id", "filename")
+    list_filter = ("status", "is_test", "from_participant_id", "received_at")
+    search_fields = ("filename", "=file_identifier", "=sha256")
+    date_hierarchy = "received_at"
+    list_select_related = ("duplicate_of",)
+    inlines = (ImportFindingInline,)
+    fieldsets = (
+        (None, {"fields": ("filename", "status", "duplicate_of_link", "readings_link")}),
+        (
+            "Import",
+            {
+                "fields": (
+                    "received_at",
+                    "finished_at",
+                    "strict",
+                    "size_bytes",
+                    "sha256",
+                    "failure_reason",
+                    "line_count",
+                    "group_count",
+                    "meter_point_count",
+                    "reading_count",
+                    "readings_imported",
+                    "readings_duplicate",
+                    "readings_superseding",
+                    "error_count",
+                    "warning_count",
+                    "all_findings_link",
+                )
+            },
+        ),
+        (
+            "ZHV header",
+            {
+                "fields": (
+                    "file_identifier",
+                    "flow_version",
+                    ("from_role_code", "from_participant_id"),
+                    ("to_role_code", "to_participant_id"),
+                    "file_created_at",
+                    "test_data_flag",
+                    "is_test",
+                )
+            },
+        ),
+        (
+            "ZPT trailer (as declared)",
+            {
+                "fields": (
+                    "trailer_group_count",
+                    "trailer_flow_count",
+                    "trailer_checksum",
+                    "file_completed_at",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description="sender", ordering="from_participant_id")
+    def sender(self, obj: FlowFile) -> str:
+        return obj.sender
+
+    @admin.display(description="duplicate of")
+    def duplicate_of_link(self, obj: FlowFile) -> str:
+        return admin_link(obj.duplicate_of) if obj.duplicate_of_id else "-"
+
+    @admin.display(description="readings")
+    def readings_link(self, obj: FlowFile) -> str:
+        return changelist_link(Reading, "readings", flow_file__id__exact=obj.pk)
+
+    @admin.display(description="all findings")
+    def all_findings_link(self, obj: FlowFile) -> str:
+        return changelist_link(
+            ImportFinding, f"all {obj.error_count + obj.warning_count}", flow_file__id__exact=obj.pk
+        )
+
+
+@admin.register(ImportFinding)
+class ImportFindingAdmin(ReadOnlyAdmin):
+    list_display = ("flow_file", "line_number", "severity", "code", "field", "message")
+    list_filter = ("severity", "code")
+    list_select_related = ("flow_file",)
+    search_fields = ("=flow_file__filename", "code")
+    show_full_result_count = False
+
+
+class MeterInline(ReadOnlyInline):
+    model = Meter
+    fields = ("serial_link", "readings_link")
+    readonly_fields = fields
+
+    @admin.display(description="serial number")
+    def serial_link(self, obj: Meter) -> str:
+        return admin_link(obj, obj.serial_number)
+
+    @admin.display(description="readings")
+    def readings_link(self, obj: Meter) -> str:
+        return changelist_link(Reading, "readings", meter__id__exact=obj.pk)
+
+
+@admin.register(MeterPoint)
+class MeterPointAdmin(ReadOnlyAdmin):
+    list_display = (
+        "mpan_core",
+        "distributor_id",
+        "distributor",
+        "check_digit_valid",
+        "is_amsid",
+        "meter_count",
+    )
+    list_filter = ("distributor_id", "check_digit_valid", "is_amsid")
+    search_fields = ("=mpan_core",)
+    inlines = (MeterInline,)
+    fields = ("mpan_core", "distributor_id", "distributor", "check_digit_valid", "is_amsid")
+    readonly_fields = ("distributor",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(meter_total=Count("meters"))
+
+    @admin.display(description="distributor")
+    def distributor(self, obj: MeterPoint) -> str:
+        return DISTRIBUTORS.get(obj.distributor_id, "AMSID" if obj.is_amsid else "unknown")
+
+    @admin.display(description="meters", ordering="meter_total")
+    def meter_count(self, obj: MeterPoint) -> int:
+        return obj.meter_total
+
+
+@admin.register(Meter)
+class MeterAdmin(ReadOnlyAdmin):
+    list_display = ("serial_number", "mpan", "readings_link")
+    list_select_related = ("meter_point",)
+    search_fields = ("=serial_number", "=meter_point__mpan_core")
+    fields = ("serial_number", "mpan", "readings_link")
+    readonly_fields = fields
+
+    @admin.display(description="MPAN", ordering="meter_point__mpan_core")
+    def mpan(self, obj: Meter) -> str:
+        return admin_link(obj.meter_point)
+
+    @admin.display(description="readings")
+    def readings_link(self, obj: Meter) -> str:
+        return changelist_link(Reading, "readings", meter__id__exact=obj.pk)
+
+
+@admin.register(Reading)
+class ReadingAdmin(ReadOnlyAdmin):
+    list_display = (
+        "mpan",
+        "serial_number",
+        "register_id",
+        "read_at",
+        "value",
+        "reading_type",
+        "bsc_validation_status",
+        "reading_flag",
+        "reading_method",
+        "is_superseded",
+        "source_file",
+    )
+    list_display_links = ("read_at",)
+    list_select_related = ("meter__meter_point", "flow_file")
+    list_filter = (
+        "reading_type",
+        "bsc_validation_status",
+        "reading_flag",
+        "reading_method",
+        "register_id",
+        "is_superseded",
+        ("flow_file", admin.RelatedOnlyFieldListFilter),
+    )
+    date_hierarchy = "read_at"
+    search_fields = ("=meter__serial_number", "=flow_file__filename")
+    search_help_text = (
+        "A 13-digit MPAN core, an exact meter serial number (spaces included) or an exact "
+        "source filename."
+    )
+    show_full_result_count = False
+    fields = (
+        "mpan",
+        "serial_number",
+        "register_id",
+        "read_at",
+        "value",
+        "reading_type",
+        "bsc_validation_status",
+        "reading_flag",
+        "reading_method",
+        "md_reset_at",
+        "md_reset_count",
+        "validation_reason_code",
+        "validation_status",
+        "is_superseded",
+        "superseded_by_link",
+        "supersedes_link",
+        "source_file",
+        "line_number",
+    )
+    readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        # The whole term is one value: serials contain spaces, and a 13-digit MPAN
+        # must hit the unique index with '=' rather than a LIKE scan.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if is_well_formed_core(term):
+            return queryset.filter(meter__meter_point__mpan_core=term), False
+        by_serial = queryset.filter(meter__serial_number=term)
+        by_filename = queryset.filter(flow_file__filename=term)
+        return by_serial | by_filename, False
+
+    @admin.display(description="MPAN", ordering="meter__meter_point__mpan_core")
+    def mpan(self, obj: Reading) -> str:
+        return admin_link(obj.meter.meter_point)
+
+    @admin.display(description="meter serial", ordering="meter__serial_number")
+    def serial_number(self, obj: Reading) -> str:
+        return admin_link(obj.meter, obj.meter.serial_number)
+
+    @admin.display(description="source file", ordering="flow_file__filename")
+    def source_file(self, obj: Reading) -> str:
+        return admin_link(obj.flow_file, obj.flow_file.filename)
+
+    @admin.display(description="superseded by")
+    def superseded_by_link(self, obj: Reading) -> str:
+        later = Reading.objects.filter(supersedes=obj).first()
+        return admin_link(later) if later else "-"
+
+    @admin.display(description="supersedes")
+    def supersedes_link(self, obj: Reading) -> str:
+        return admin_link(obj.supersedes) if obj.supersedes_id else "-"
+
+
+@admin.register(SiteVisit)
+class SiteVisitAdmin(ReadOnlyAdmin):
+    list_display = ("level", "check_code", "meter_point", "meter", "reading", "flow_file")
+    list_filter = ("level", "check_code")
+    list_select_related = ("meter_point", "meter", "reading", "flow_file")
+    search_fields = ("=meter_point__mpan_core", "=meter__serial_number")
