@@ -24,6 +24,9 @@ from meter_readings.models import (
 )
 
 FINDINGS_SHOWN_INLINE = 200
+RECENT_FLOW_FILES_IN_FILTER = 20
+# Register ids seen across the industry's files (J0010 has no central code list).
+COMMON_REGISTER_IDS = ("S", "01", "02", "03", "TO", "A1", "DY", "NT", "MD")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -69,6 +72,37 @@ def changelist_link(model: type, text: str, **filters: Any) -> str:
     url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
     query = "&".join(f"{key}={value}" for key, value in filters.items())
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+class RegisterFilter(admin.SimpleListFilter):
+    # A DISTINCT over every reading would scan the whole table on each page view; any
+    # other register id still filters through the URL (?register=XY).
+    title = "register"
+    parameter_name = "register"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(register_id, register_id) for register_id in COMMON_REGISTER_IDS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(register_id=self.value())
+        return queryset
+
+
+class RecentFlowFileFilter(admin.SimpleListFilter):
+    # The most recent files, from the small flow-file table; any file id still works
+    # through the URL, and each flow file's page links to its readings.
+    title = "flow file"
+    parameter_name = "flow_file__id__exact"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        recent = FlowFile.objects.order_by("-pk").values_list("pk", "filename")
+        return [(str(pk), filename) for pk, filename in recent[:RECENT_FLOW_FILES_IN_FILTER]]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(flow_file_id=self.value())
+        return queryset
 
 
 class FirstFindingsFormSet(BaseInlineFormSet):
@@ -270,9 +304,9 @@ class ReadingAdmin(ReadOnlyAdmin):
         "bsc_validation_status",
         "reading_flag",
         "reading_method",
-        "register_id",
+        RegisterFilter,
         "is_superseded",
-        ("flow_file", admin.RelatedOnlyFieldListFilter),
+        RecentFlowFileFilter,
     )
     date_hierarchy = "read_at"
     search_fields = ("=meter__serial_number", "=flow_file__filename")

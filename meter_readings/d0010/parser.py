@@ -353,7 +353,10 @@ class _Parser:
             return
         if self.trailer_seen:
             return
-        if group == "026":
+        if group == "":
+            # Unreadable (binary, overlong): still one of the sender's group lines.
+            self.summary.group_count += 1
+        elif group == "026":
             yield from self._close_meter_point()
             self.summary.meter_point_count += 1
             self.meter_point_rejected_at = number

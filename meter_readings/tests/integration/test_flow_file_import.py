@@ -1,0 +1,387 @@
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from meter_readings.d0010 import FindingCode
+from meter_readings.models import (
+    FlowFile,
+    FlowFileStatus,
+    ImportFinding,
+    Meter,
+    MeterPoint,
+    Reading,
+    SiteVisit,
+)
+from meter_readings.services import UnableToImportFlowFile, import_flow_file
+from meter_readings.services import flow_file_import
+from meter_readings.services.batch_writer import BatchWriter
+from meter_readings.tests.d0010_files import (
+    MPAN_A,
+    MPAN_B,
+    MPAN_C,
+    d0010_bytes,
+    reading_line,
+    simple_groups,
+)
+from meter_readings.tests.factories import make_reading
+
+pytestmark = pytest.mark.django_db
+
+RECEIVED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+FINISHED_AT = datetime(2026, 3, 2, 9, 1, tzinfo=UTC)
+
+
+def run_import(data: bytes, filename: str = "flow.uff", **options):
+    options.setdefault("now", lambda: FINISHED_AT)
+    return import_flow_file(
+        stream=io.BytesIO(data), filename=filename, received_at=RECEIVED_AT, **options
+    )
+
+
+RICH_GROUPS = [
+    f"026|{MPAN_A}|V|",
+    "027|01|site occupied|",
+    "028|F75A 00802|D|",
+    "029|03|energised|",
+    reading_line("S"),
+    f"026|{MPAN_B}|F|",
+    "028|S95105287|R|",
+    reading_line("01", value="123.4", flag="F", method="P"),
+    "032|05|F|",
+    "033|15|meter stopped|",
+    reading_line("MD", value="41.2", md_at="20260201000000", md_count="3"),
+    "028|SPARE1|C|",
+]
+
+
+class TestImportingAFile:
+    def test_it_stores_readings_with_every_item_and_their_source(self):
+        report = run_import(d0010_bytes(RICH_GROUPS), filename="rich.uff")
+
+        assert report.status == FlowFileStatus.IMPORTED
+        assert (report.readings_in_file, report.readings_imported) == (3, 3)
+        suspect = Reading.objects.select_related("meter__meter_point", "flow_file").get(
+            register_id="01"
+        )
+        assert suspect.meter.meter_point.mpan_core == MPAN_B
+        assert suspect.meter.serial_number == "S95105287"
+        assert suspect.flow_file.filename == "rich.uff"
+        assert suspect.line_number == 9
+        assert suspect.value == Decimal("123.4")
+        assert (suspect.reading_type, suspect.bsc_validation_status) == ("R", "F")
+        assert (suspect.reading_flag, suspect.reading_method) == (False, "P")
+        assert (suspect.validation_reason_code, suspect.validation_status) == ("05", False)
+        maximum_demand = Reading.objects.get(register_id="MD")
+        assert maximum_demand.md_reset_count == 3
+        assert maximum_demand.md_reset_at == datetime(2026, 2, 1, tzinfo=UTC)
+
+    def test_it_records_the_file_with_its_envelope_and_counts(self):
+        report = run_import(d0010_bytes(RICH_GROUPS, file_id="0000475656"), filename="rich.uff")
+
+        flow_file = FlowFile.objects.get(pk=report.flow_file_id)
+        assert (flow_file.status, flow_file.filename) == (FlowFileStatus.IMPORTED, "rich.uff")
+        assert (flow_file.file_identifier, flow_file.sender) == ("0000475656", "D/UDMS")
+        assert (flow_file.to_role_code, flow_file.to_participant_id) == ("X", "MRCY")
+        assert flow_file.file_created_at == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+        assert (flow_file.trailer_group_count, flow_file.trailer_flow_count) == (12, 2)
+        assert (flow_file.group_count, flow_file.meter_point_count) == (12, 2)
+        assert (flow_file.reading_count, flow_file.readings_imported) == (3, 3)
+        assert (flow_file.received_at, flow_file.finished_at) == (RECEIVED_AT, FINISHED_AT)
+        assert len(flow_file.sha256) == 64
+        assert flow_file.size_bytes == len(d0010_bytes(RICH_GROUPS, file_id="0000475656"))
+
+    def test_it_keeps_meters_without_readings_and_every_site_visit(self):
+        run_import(d0010_bytes(RICH_GROUPS))
+
+        assert set(Meter.objects.values_list("serial_number", flat=True)) == {
+            "F75A 00802",
+            "S95105287",
+            "SPARE1",
+        }
+        visits = {
+            visit.level: visit
+            for visit in SiteVisit.objects.select_related("meter_point", "meter", "reading")
+        }
+        assert visits["027"].meter_point.mpan_core == MPAN_A and visits["027"].meter is None
+        assert visits["029"].meter.serial_number == "F75A 00802"
+        assert visits["033"].reading.register_id == "01"
+        assert visits["033"].additional_information == "meter stopped"
+
+    def test_small_batches_store_exactly_what_one_batch_stores(self):
+        run_import(d0010_bytes(RICH_GROUPS), batch_size=1)
+
+        assert Reading.objects.count() == 3
+        assert SiteVisit.objects.get(level="033").reading.register_id == "01"
+
+    def test_meter_points_record_their_check(self):
+        run_import(d0010_bytes(simple_groups("1234567890123") + simple_groups("7812345678901")))
+
+        assert MeterPoint.objects.get(mpan_core="1234567890123").check_digit_valid is False
+        amsid = MeterPoint.objects.get(mpan_core="7812345678901")
+        assert (amsid.is_amsid, amsid.check_digit_valid) == (True, None)
+
+    def test_a_test_file_is_marked(self):
+        report = run_import(d0010_bytes(simple_groups(), test_flag="TR01"))
+
+        assert report.is_test
+        assert FlowFile.objects.get().is_test
+
+
+class TestFindings:
+    def test_a_bad_line_is_an_error_and_the_rest_imports(self):
+        groups = simple_groups(MPAN_A) + simple_groups(MPAN_B, value="abc")
+        groups += simple_groups(MPAN_C)
+
+        report = run_import(d0010_bytes(groups))
+
+        assert report.status == FlowFileStatus.IMPORTED_WITH_ERRORS
+        assert (report.readings_in_file, report.readings_imported) == (3, 2)
+        assert [(f.line_number, f.code) for f in report.errors] == [
+            (7, FindingCode.INVALID_VALUE),
+            (7, FindingCode.INVALID_VALUE),
+        ]
+
+    def test_findings_are_stored_with_line_code_field_and_severity(self):
+        report = run_import(d0010_bytes(simple_groups("1234567890123", value="-1")))
+
+        stored = list(
+            ImportFinding.objects.filter(flow_file_id=report.flow_file_id)
+            .order_by("pk")
+            .values_list("line_number", "severity", "code", "field")
+        )
+        assert stored == [
+            (2, "WARNING", "MPAN_CHECK_DIGIT", "J0003 MPAN Core"),
+            (4, "ERROR", "NEGATIVE_READING", "J0040 Register Reading"),
+            (4, "ERROR", "INVALID_VALUE", "030"),
+        ]
+        flow_file = FlowFile.objects.get()
+        assert (flow_file.error_count, flow_file.warning_count) == (2, 1)
+
+    def test_all_findings_are_stored_but_the_report_is_capped(self, monkeypatch):
+        monkeypatch.setattr(flow_file_import, "MAX_REPORTED_FINDINGS", 5)
+        monkeypatch.setattr(flow_file_import, "FINDING_BATCH_SIZE", 3)
+        groups = [f"026|{MPAN_A}|V|", "028|M1|C|"]
+        groups += [reading_line("01", value="x") for _ in range(10)]
+
+        report = run_import(d0010_bytes(groups))
+
+        assert len(report.findings) == 5
+        assert report.error_count == 20 and report.findings_not_shown == 15
+        assert ImportFinding.objects.count() == 20
+
+    def test_a_rejected_file_is_recorded_with_its_reason(self):
+        report = run_import(d0010_bytes(simple_groups(), flow="D0010001"), filename="old.uff")
+
+        assert report.status == FlowFileStatus.REJECTED
+        flow_file = FlowFile.objects.get()
+        assert (flow_file.filename, flow_file.status) == ("old.uff", FlowFileStatus.REJECTED)
+        assert list(flow_file.findings.values_list("code", flat=True)) == [
+            "UNSUPPORTED_FLOW_VERSION"
+        ]
+        assert Reading.objects.count() == 0
+
+    def test_an_unreadable_file_is_recorded_as_rejected(self):
+        report = run_import(b"\x00\xff" * 100, filename="blob.bin")
+
+        assert report.status == FlowFileStatus.REJECTED
+        assert FlowFile.objects.get().findings.filter(code="BINARY_CONTENT").exists()
+
+
+class TestStrict:
+    def test_a_file_with_any_error_is_refused_whole_with_its_findings(self):
+        groups = simple_groups(MPAN_A) + simple_groups(MPAN_B, value="abc")
+
+        report = run_import(d0010_bytes(groups), strict=True)
+
+        assert report.status == FlowFileStatus.REJECTED
+        assert report.readings_imported == 0
+        assert Reading.objects.count() == 0 and MeterPoint.objects.count() == 0
+        flow_file = FlowFile.objects.get()
+        assert flow_file.strict and flow_file.error_count == 2
+        assert flow_file.findings.filter(code="INVALID_VALUE", line_number=7).count() == 2
+
+    def test_a_file_with_only_warnings_imports(self):
+        report = run_import(d0010_bytes(simple_groups("1234567890123")), strict=True)
+
+        assert report.status == FlowFileStatus.IMPORTED
+        assert Reading.objects.count() == 1
+
+    def test_a_refused_file_can_be_sent_again_corrected(self):
+        run_import(d0010_bytes(simple_groups(value="abc")), strict=True)
+
+        report = run_import(d0010_bytes(simple_groups()), strict=True)
+
+        assert report.status == FlowFileStatus.IMPORTED
+        assert FlowFile.objects.filter(status=FlowFileStatus.REJECTED).count() == 1
+
+
+class TestDryRun:
+    def test_it_reports_what_would_be_stored_and_stores_nothing(self):
+        report = run_import(d0010_bytes(RICH_GROUPS), dry_run=True)
+
+        assert report.dry_run and report.status == FlowFileStatus.IMPORTED
+        assert report.readings_imported == 3 and report.flow_file_id is None
+        assert FlowFile.objects.count() == 0
+        assert Reading.objects.count() == 0 and MeterPoint.objects.count() == 0
+
+    def test_it_sees_resends_without_recording_them(self):
+        run_import(d0010_bytes(simple_groups()))
+
+        report = run_import(d0010_bytes(simple_groups()), dry_run=True)
+
+        assert report.status == FlowFileStatus.DUPLICATE
+        assert FlowFile.objects.count() == 1
+
+
+class TestResends:
+    def test_the_same_sender_and_identifier_is_a_duplicate_naming_the_original(self):
+        first = run_import(d0010_bytes(simple_groups(), file_id="0000475656"), filename="a.uff")
+        resend = d0010_bytes(simple_groups(), file_id="0000475656").replace(b"|\n", b"| |\n")
+
+        report = run_import(resend, filename="a copy.uff")
+
+        assert report.status == FlowFileStatus.DUPLICATE
+        assert report.duplicate_of.id == first.flow_file_id
+        assert report.duplicate_of.filename == "a.uff"
+        assert Reading.objects.count() == 1
+        duplicate = FlowFile.objects.get(pk=report.flow_file_id)
+        assert duplicate.duplicate_of_id == first.flow_file_id
+        assert (duplicate.filename, duplicate.file_identifier) == ("a copy.uff", "0000475656")
+
+    def test_the_same_bytes_are_a_duplicate(self):
+        data = d0010_bytes(simple_groups())
+        first = run_import(data, filename="a.uff")
+
+        report = run_import(data, filename="b.uff")
+
+        assert report.duplicate_of.id == first.flow_file_id
+
+    def test_another_sender_may_reuse_an_identifier(self):
+        run_import(d0010_bytes(simple_groups(), sender=("D", "UDMS")))
+
+        report = run_import(d0010_bytes(simple_groups(MPAN_B), sender=("D", "OTHR")))
+
+        assert report.status == FlowFileStatus.IMPORTED
+
+    def test_the_database_refuses_a_second_accepted_copy(self):
+        run_import(d0010_bytes(simple_groups()))
+        original = FlowFile.objects.get()
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            FlowFile.objects.create(
+                filename="again.uff",
+                size_bytes=1,
+                sha256="f" * 64,
+                status=FlowFileStatus.IMPORTED,
+                received_at=RECEIVED_AT,
+                file_identifier=original.file_identifier,
+                from_role_code="D",
+                from_participant_id="UDMS",
+            )
+
+
+class TestSupersededReadings:
+    def test_a_later_file_with_another_value_supersedes_and_keeps_both(self):
+        run_import(d0010_bytes(simple_groups(value="100.0"), file_id="0000000001"))
+
+        report = run_import(d0010_bytes(simple_groups(value="110.0"), file_id="0000000002"))
+
+        assert (report.readings_imported, report.readings_superseding) == (1, 1)
+        earlier, later = Reading.objects.order_by("pk")
+        assert (earlier.value, earlier.is_superseded) == (Decimal("100.0"), True)
+        assert (later.value, later.is_superseded) == (Decimal("110.0"), False)
+        assert later.supersedes_id == earlier.pk
+
+    def test_a_change_of_reading_type_alone_supersedes(self):
+        run_import(d0010_bytes(simple_groups(reading_type="C"), file_id="0000000001"))
+
+        run_import(d0010_bytes(simple_groups(reading_type="W"), file_id="0000000002"))
+
+        assert list(
+            Reading.objects.order_by("pk").values_list("reading_type", "is_superseded")
+        ) == [
+            ("C", True),
+            ("W", False),
+        ]
+
+    def test_the_same_reading_in_a_later_file_is_not_stored_twice(self):
+        run_import(d0010_bytes(simple_groups(), file_id="0000000001"))
+
+        report = run_import(d0010_bytes(simple_groups(), file_id="0000000002"))
+
+        assert (report.readings_imported, report.readings_duplicate) == (0, 1)
+        assert report.status == FlowFileStatus.IMPORTED
+        assert Reading.objects.count() == 1
+
+    def test_a_reading_repeated_in_one_file_is_flagged(self):
+        groups = simple_groups(value="1.0") + ["028|F75A 00802|C|", reading_line(value="2.0")]
+        groups += [reading_line(value="2.0")]
+
+        report = run_import(d0010_bytes(groups))
+
+        assert [f.code for f in report.warnings] == [FindingCode.READING_REPEATED_IN_FILE] * 2
+        assert "supersedes" in report.warnings[0].message
+        assert (report.readings_imported, report.readings_duplicate) == (2, 1)
+        assert Reading.objects.filter(is_superseded=False).get().value == Decimal("2.0")
+
+    def test_the_database_allows_one_current_reading_per_register_and_time(self):
+        reading = make_reading()
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            make_reading(meter=reading.meter, flow_file=reading.flow_file)
+
+    def test_the_database_refuses_a_negative_reading(self):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            make_reading(value=Decimal("-1"))
+
+
+class TestFailures:
+    def test_an_unexpected_failure_stores_nothing_and_is_recorded(self, monkeypatch):
+        def explode(self):
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(BatchWriter, "flush", explode)
+
+        with pytest.raises(UnableToImportFlowFile) as raised:
+            run_import(d0010_bytes(simple_groups()), filename="f.uff")
+
+        assert raised.value.reason == "RuntimeError: disk on fire"
+        assert Reading.objects.count() == 0 and MeterPoint.objects.count() == 0
+        failed = FlowFile.objects.get()
+        assert (failed.status, failed.failure_reason) == (
+            FlowFileStatus.FAILED,
+            "RuntimeError: disk on fire",
+        )
+        assert raised.value.flow_file_id == failed.pk
+
+    def test_a_failed_file_can_be_imported_again(self, monkeypatch):
+        with monkeypatch.context() as patched:
+            patched.setattr(BatchWriter, "flush", lambda self: 1 / 0)
+            with pytest.raises(UnableToImportFlowFile):
+                run_import(d0010_bytes(simple_groups()))
+
+        report = run_import(d0010_bytes(simple_groups()))
+
+        assert report.status == FlowFileStatus.IMPORTED
+
+    def test_a_failure_in_a_dry_run_records_nothing(self, monkeypatch):
+        monkeypatch.setattr(BatchWriter, "flush", lambda self: 1 / 0)
+
+        with pytest.raises(UnableToImportFlowFile) as raised:
+            run_import(d0010_bytes(simple_groups()), dry_run=True)
+
+        assert raised.value.flow_file_id is None
+        assert FlowFile.objects.count() == 0
+
+
+class TestProgress:
+    def test_it_reports_progress_up_to_the_file_size(self):
+        data = d0010_bytes(simple_groups())
+        seen: list[int] = []
+
+        run_import(data, on_progress=seen.append)
+
+        assert seen[-1] == len(data)
