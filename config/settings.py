@@ -112,7 +112,6 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 # Deployments run collectstatic and set DJANGO_STATIC_MANIFEST for cache-busting names;
 # the demo and the tests serve straight from the apps' static folders.
 STATIC_MANIFEST = env_flag("DJANGO_STATIC_MANIFEST")
@@ -127,6 +126,10 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+# Only deployments collect static files; without a root WhiteNoise serves the finders.
+STATIC_ROOT = os.environ.get("DJANGO_STATIC_ROOT") or (
+    BASE_DIR / "staticfiles" if STATIC_MANIFEST else None
+)
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Uploads: larger files are streamed to a temporary file, never held in memory.

@@ -186,3 +186,19 @@ class TestReadOnly:
         response = reading_list(client)
 
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+class TestLoggingIn:
+    def test_an_operator_logs_in_through_the_form_and_searches(self, client, imported):
+        user = User.objects.create_user("ops", password="a-long-test-password", is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename="view_reading"))
+
+        login = client.post(
+            reverse("admin:login"),
+            {"username": "ops", "password": "a-long-test-password", "next": "/admin/"},
+        )
+        response = reading_list(client, q="S95105287")
+
+        assert login.status_code == 302 and login["Location"] == "/admin/"
+        assert response.status_code == 200
+        assert "DTC5259515123502080915D0010.uff" in response.text

@@ -243,3 +243,21 @@ class TestTheRealCommandLine:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
         assert len(result.stdout.splitlines()) == len(list(SAMPLE_DATA.glob("*.uff")))
+
+
+class TestProgressBar:
+    def test_it_counts_the_files_bytes(self, flow):
+        from meter_readings.management.commands.import_d0010 import _progress_bar
+
+        path = Path(flow("good.uff", d0010_bytes(simple_groups())))
+        bar = _progress_bar(path, enabled=True)
+        bar.update_to(10)
+        bar.update_to(path.stat().st_size)
+
+        assert (bar.n, bar.total) == (path.stat().st_size, path.stat().st_size)
+        bar.close()
+
+    def test_there_is_none_when_output_is_not_a_terminal(self, flow):
+        from meter_readings.management.commands.import_d0010 import _progress_bar
+
+        assert _progress_bar(Path(flow("good.uff", b"")), enabled=False) is None
