@@ -6,6 +6,8 @@ identifier, one current reading per meter register and reading time.
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 
 from meter_readings.d0010 import codes
 from meter_readings.d0010.values import STORED_DECIMAL_PLACES, STORED_INTEGER_DIGITS
@@ -132,8 +134,10 @@ class MeterPoint(models.Model):
 
     class Meta:
         constraints = [
+            # Length only: a REGEXP check runs a Python callback per insert on SQLite, and
+            # the parser admits 13 ASCII digits and nothing else.
             models.CheckConstraint(
-                condition=Q(mpan_core__regex=r"^[0-9]{13}$"), name="mpan_core_is_13_digits"
+                condition=Exact(Length("mpan_core"), 13), name="mpan_core_is_13_characters"
             )
         ]
 
@@ -144,7 +148,10 @@ class MeterPoint(models.Model):
 class Meter(models.Model):
     """A meter serial (J0004) at one meter point."""
 
-    meter_point = models.ForeignKey(MeterPoint, on_delete=models.PROTECT, related_name="meters")
+    # Indexed as the leading column of the unique constraint below.
+    meter_point = models.ForeignKey(
+        MeterPoint, on_delete=models.PROTECT, related_name="meters", db_index=False
+    )
     serial_number = models.CharField(max_length=10, db_index=True)
 
     class Meta:
@@ -162,7 +169,10 @@ class Reading(models.Model):
     """One register reading (030), with the context of its 026, 028 and 032."""
 
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="readings")
-    flow_file = models.ForeignKey(FlowFile, on_delete=models.PROTECT, related_name="readings")
+    # Indexed by the (flow_file, line_number) constraint below.
+    flow_file = models.ForeignKey(
+        FlowFile, on_delete=models.PROTECT, related_name="readings", db_index=False
+    )
     line_number = models.PositiveIntegerField()
     register_id = models.CharField("register (J0010)", max_length=2)
     read_at = models.DateTimeField("read at (J0016)")
@@ -188,8 +198,15 @@ class Reading(models.Model):
     )
     validation_status = models.BooleanField("032 status (J0047)", null=True)
     is_superseded = models.BooleanField(default=False)
-    supersedes = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    # One-to-one through the partial unique constraint below, which indexes only the
+    # few readings that supersede another instead of every row's NULL.
+    supersedes = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_by",
+        db_index=False,
     )
 
     class Meta:
@@ -199,14 +216,19 @@ class Reading(models.Model):
                 condition=Q(is_superseded=False),
                 name="one_current_reading_per_register_time",
             ),
+            models.UniqueConstraint(
+                fields=["flow_file", "line_number"], name="one_reading_per_file_line"
+            ),
+            models.UniqueConstraint(
+                fields=["supersedes"],
+                condition=Q(supersedes__isnull=False),
+                name="superseded_at_most_once",
+            ),
             models.CheckConstraint(condition=Q(value__gte=0), name="reading_is_not_negative"),
         ]
-        indexes = [
-            models.Index(
-                fields=["meter", "register_id", "read_at"], name="reading_natural_key_idx"
-            ),
-            models.Index(fields=["read_at"], name="reading_read_at_idx"),
-        ]
+        # Each index costs every insert: the meter foreign key, the two constraints above
+        # and this one (date hierarchy, recent readings) are all the reading table has.
+        indexes = [models.Index(fields=["read_at"], name="reading_read_at_idx")]
 
     def __str__(self) -> str:
         return f"{self.register_id} {self.read_at:%Y-%m-%d %H:%M} {self.value}"

@@ -7,8 +7,10 @@ a ``Finding``, and a file that cannot be imported at all ends with ``FileRejecte
 The last event is always a ``ParseSummary``.
 """
 
+import re
 from collections.abc import Generator, Iterable, Iterator
 from functools import lru_cache
+from decimal import Decimal
 from typing import BinaryIO, Final
 
 from meter_readings.d0010 import codes
@@ -94,6 +96,14 @@ def iter_stream_lines(stream: BinaryIO, *, max_line_bytes: int = MAX_LINE_BYTES)
         yield line
 
 
+# A fully conformant 030 with no MD items: the common case, read without the general
+# path's per-item checks. Anything else (or a clock-change time) takes the general path,
+# which gives the same record plus whatever findings apply.
+_CONFORMANT_READING = re.compile(
+    r"030\|([A-Za-z0-9]{1,2})\|(\d{14})\|(\d{1,8}(?:\.\d)?)\|\|\|([TF]?)\|([NP])\|\r?\n?"
+)
+
+
 def parse_stream(stream: BinaryIO) -> Iterator[ParseEvent]:
     """Parse a binary stream (an open file, an upload) line by line."""
     return parse_d0010(iter_stream_lines(stream))
@@ -140,8 +150,17 @@ class _Parser:
     def run(self, lines: Iterable[bytes]) -> Iterator[ParseEvent]:
         summary = self.summary
         line_number = 0
+        conformant_reading = _CONFORMANT_READING.fullmatch
         for raw in lines:
             line_number += 1
+            if self.meter is not None and raw.startswith(b"030|"):
+                match = conformant_reading(raw.decode("latin-1"))
+                if match is not None:
+                    previous = self._conformant_reading(line_number, match)
+                    if previous is not False:
+                        if previous is not None:
+                            yield previous
+                        continue
             for event in self._line(line_number, raw):
                 if isinstance(event, Finding):
                     if event.is_error:
@@ -772,6 +791,46 @@ class _Parser:
             reading_method=method,
         )
 
+    def _conformant_reading(
+        self, number: int, match: re.Match[str]
+    ) -> RegisterReading | None | bool:
+        """Take a conformant 030 under the current meter.
+
+        Returns the previous pending reading (to be yielded) or None, or False (having
+        changed nothing) when the time needs a finding and the general path must run.
+        """
+        register_id, when, value_text, flag, method = match.groups()
+        try:
+            read_at = _read_datetime(when)
+        except InvalidDtcDateTime:
+            return False
+        if read_at.clock_change_issue is not ClockChangeIssue.NONE:
+            return False
+        meter, meter_point = self.meter, self.meter_point
+        assert meter is not None and meter_point is not None
+        previous = self.reading
+        if previous is not None:
+            self.summary.readings_parsed += 1
+        self.reading_rejected_at = None
+        self.reading_has_validation = False
+        self.summary.group_count += 1
+        self.summary.reading_lines += 1
+        self.reading = RegisterReading(
+            line_number=number,
+            mpan_core=meter_point.mpan_core,
+            serial_number=meter.serial_number,
+            reading_type=meter.reading_type,
+            bsc_validation_status=meter_point.bsc_validation_status,
+            register_id=register_id,
+            read_at=read_at.value,
+            value=Decimal(value_text),
+            md_reset_at=None,
+            md_reset_count=None,
+            reading_flag=True if flag == "T" else (False if flag == "F" else None),
+            reading_method=method,
+        )
+        return previous
+
     def _validation_result(self, number: int, data: list[str]) -> Iterator[ParseEvent]:
         reading = self.reading
         if reading is None:
@@ -849,6 +908,8 @@ class _Parser:
                 "033",
             )
             return
+        if not self.reading.site_visits:
+            self.reading.site_visits = []
         self.reading.site_visits.append(visit)
 
 

@@ -4,7 +4,7 @@ Records carry their parents' keys (MPAN core, meter serial) so a consumer can pe
 them in any batch size without tracking the hierarchy itself.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -101,7 +101,8 @@ class RegisterReading:
     reading_method: str
     validation_reason_code: str = ""
     validation_status: bool | None = None
-    site_visits: list[SiteVisitRecord] = field(default_factory=list)
+    # A shared empty tuple until the first 033: most readings have none.
+    site_visits: list[SiteVisitRecord] | tuple[()] = ()
 
 
 @dataclass(slots=True)

@@ -1,25 +1,36 @@
 """Persist parsed records in batches, set-wise against the natural keys.
 
-Meter points and meters are resolved a batch at a time (select what exists, insert what
-does not); readings are compared with the current reading for the same meter, register
-and reading time: identical content is a duplicate and is not stored again, different
-content is stored and supersedes the earlier reading.
+Per batch, whatever its size: meter points and meters are inserted with ``ON CONFLICT DO
+NOTHING`` and read back in one query each; the current readings for the batch's
+(meter, register, reading time) keys are fetched in one row-value query; readings with
+identical content are counted as already held, changed ones supersede the earlier
+reading, and the new rows go in with one ``executemany`` (SQLite) or one ``COPY``
+(PostgreSQL). Nothing here issues a statement per reading.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from django.db.models import Q
+from django.db import connection
 
 from meter_readings.d0010 import FindingCode, MeterPointRecord, MeterRecord, RegisterReading
 from meter_readings.d0010 import SiteVisitRecord
 from meter_readings.d0010.findings import Finding, warning
+from meter_readings.d0010.values import STORED_DECIMAL_PLACES
 from meter_readings.models import FlowFile, Meter, MeterPoint, Reading, SiteVisit
 
-DEFAULT_BATCH_SIZE = 2000
+DEFAULT_BATCH_SIZE = 5000
+# SQLite allows 32766 bound parameters in a statement, PostgreSQL 65535; a power of
+# two so that padded chunks stay within it.
+MAX_PARAMETERS = 16384
+DECIMAL_QUANTUM = Decimal(1).scaleb(-STORED_DECIMAL_PLACES)
+ADAPTED_DATETIME_CACHE = 10000
 
-# The columns whose equality makes a second copy of a reading a duplicate.
+# The columns whose equality makes a second copy of a reading a duplicate, in the order
+# of ``RegisterReading`` attributes and of the SELECT below.
 CONTENT_FIELDS = (
     "value",
     "reading_type",
@@ -31,6 +42,16 @@ CONTENT_FIELDS = (
     "validation_reason_code",
     "validation_status",
 )
+INSERT_FIELDS = (
+    "meter_id",
+    "flow_file_id",
+    "line_number",
+    "register_id",
+    "read_at",
+    *CONTENT_FIELDS,
+    "is_superseded",
+    "supersedes_id",
+)
 
 type ReadingKey = tuple[str, str, str, datetime]
 
@@ -40,6 +61,16 @@ class WriteCounts:
     readings_imported: int = 0
     readings_duplicate: int = 0
     readings_superseding: int = 0
+
+
+@dataclass
+class _Current:
+    """The current stored reading for a key, as far as a comparison needs it."""
+
+    id: int
+    flow_file_id: int
+    line_number: int
+    content: tuple
 
 
 class BatchWriter:
@@ -56,6 +87,7 @@ class BatchWriter:
         self.on_finding = on_finding
         self.batch_size = batch_size
         self.counts = WriteCounts()
+        self._sql = _Sql()
         self._meter_points: dict[str, MeterPointRecord] = {}
         self._meters: dict[tuple[str, str], MeterRecord] = {}
         self._readings: dict[ReadingKey, RegisterReading] = {}
@@ -104,26 +136,18 @@ class BatchWriter:
         cores.update(mpan for mpan, _ in self._meters)
         cores.update(key[0] for key in self._readings)
         cores.update(visit.mpan_core for visit in self._site_visits)
-        found = dict(MeterPoint.objects.filter(mpan_core__in=cores).values_list("mpan_core", "id"))
-        missing = [self._meter_points[core] for core in cores - found.keys()]
-        if missing:
-            MeterPoint.objects.bulk_create(
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                self._sql.insert_meter_point,
                 [
-                    MeterPoint(
-                        mpan_core=record.mpan_core,
-                        distributor_id=record.distributor_id,
-                        check_digit_valid=record.check_digit_valid,
-                        is_amsid=record.is_amsid,
-                    )
-                    for record in missing
+                    (r.mpan_core, r.distributor_id, r.check_digit_valid, r.is_amsid)
+                    for r in self._meter_points.values()
                 ],
-                ignore_conflicts=True,
             )
-            found.update(
-                MeterPoint.objects.filter(
-                    mpan_core__in=[record.mpan_core for record in missing]
-                ).values_list("mpan_core", "id")
-            )
+            found: dict[str, int] = {}
+            for chunk in _chunks(sorted(cores), MAX_PARAMETERS):
+                cursor.execute(self._sql.select_meter_points(len(chunk)), chunk)
+                found.update(cursor.fetchall())
         return found
 
     def _resolve_meters(self, meter_point_ids: dict[str, int]) -> dict[tuple[str, str], int]:
@@ -135,110 +159,95 @@ class BatchWriter:
             if visit.serial_number
         )
         core_by_id = {meter_point_ids[mpan]: mpan for mpan, _ in keys}
-        found = self._select_meters(keys, meter_point_ids, core_by_id)
-        missing = keys - found.keys()
-        if missing:
-            Meter.objects.bulk_create(
-                [
-                    Meter(meter_point_id=meter_point_ids[mpan], serial_number=serial)
-                    for mpan, serial in missing
-                ],
-                ignore_conflicts=True,
+        found: dict[tuple[str, str], int] = {}
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                self._sql.insert_meter,
+                [(meter_point_ids[mpan], serial) for mpan, serial in keys],
             )
-            found.update(self._select_meters(missing, meter_point_ids, core_by_id))
-        return found
-
-    @staticmethod
-    def _select_meters(
-        keys: Iterable[tuple[str, str]],
-        meter_point_ids: dict[str, int],
-        core_by_id: dict[int, str],
-    ) -> dict[tuple[str, str], int]:
-        keys = set(keys)
-        rows = Meter.objects.filter(
-            meter_point_id__in={meter_point_ids[mpan] for mpan, _ in keys},
-            serial_number__in={serial for _, serial in keys},
-        ).values_list("meter_point_id", "serial_number", "id")
-        found = {}
-        for meter_point_id, serial, meter_id in rows:
-            key = (core_by_id[meter_point_id], serial)
-            if key in keys:
-                found[key] = meter_id
+            # Meters are looked up by meter point (the leading column of their unique
+            # index): a handful of rows each, whatever the table's size.
+            for chunk in _chunks(sorted(core_by_id), MAX_PARAMETERS):
+                cursor.execute(self._sql.select_meters(len(chunk)), chunk)
+                for meter_point_id, serial, meter_id in cursor.fetchall():
+                    key = (core_by_id[meter_point_id], serial)
+                    if key in keys:
+                        found[key] = meter_id
         return found
 
     def _write_readings(self, meter_ids: dict[tuple[str, str], int]) -> dict[int, int]:
-        """Store new readings; returns reading id by source line number."""
+        """Store new readings; returns reading id by source line number (for 033s)."""
         if not self._readings:
             return {}
-        current = self._current_readings(meter_ids)
-        to_insert: list[Reading] = []
+        sql = self._sql
+        keyed = [
+            (
+                (meter_ids[(key[0], key[1])], record.register_id, sql.key_datetime(record.read_at)),
+                record,
+            )
+            for key, record in self._readings.items()
+        ]
+        current = self._current_readings([db_key for db_key, _ in keyed])
+        rows: list[tuple] = []
         superseded_ids: list[int] = []
         reading_ids: dict[int, int] = {}
-        for key, record in self._readings.items():
-            meter_id = meter_ids[(key[0], key[1])]
-            earlier = current.get((meter_id, record.register_id, record.read_at))
-            if earlier is not None and _same_content(earlier, record):
+        for db_key, record in keyed:
+            content = sql.content(record)
+            earlier = current.get(db_key)
+            if earlier is not None and earlier.content == content:
                 self.counts.readings_duplicate += 1
-                reading_ids[record.line_number] = earlier["id"]
-                if earlier["flow_file_id"] == self.flow_file.pk:
+                reading_ids[record.line_number] = earlier.id
+                if earlier.flow_file_id == self.flow_file.pk:
                     self._repeated_in_file(record, earlier, same_value=True)
                 continue
-            reading = Reading(
-                meter_id=meter_id,
-                flow_file_id=self.flow_file.pk,
-                line_number=record.line_number,
-                register_id=record.register_id,
-                read_at=record.read_at,
-                value=record.value,
-                reading_type=record.reading_type,
-                bsc_validation_status=record.bsc_validation_status,
-                reading_flag=record.reading_flag,
-                reading_method=record.reading_method,
-                md_reset_at=record.md_reset_at,
-                md_reset_count=record.md_reset_count,
-                validation_reason_code=record.validation_reason_code,
-                validation_status=record.validation_status,
-            )
             if earlier is not None:
-                reading.supersedes_id = earlier["id"]
-                superseded_ids.append(earlier["id"])
+                superseded_ids.append(earlier.id)
                 self.counts.readings_superseding += 1
-                if earlier["flow_file_id"] == self.flow_file.pk:
+                if earlier.flow_file_id == self.flow_file.pk:
                     self._repeated_in_file(record, earlier, same_value=False)
-            to_insert.append(reading)
-        if superseded_ids:
-            # Before the insert: at most one current reading per register and time.
-            Reading.objects.filter(id__in=superseded_ids).update(is_superseded=True)
-        Reading.objects.bulk_create(to_insert)
-        self.counts.readings_imported += len(to_insert)
-        for reading in to_insert:
-            reading_ids[reading.line_number] = reading.pk
+            rows.append(
+                (
+                    db_key[0],
+                    self.flow_file.pk,
+                    record.line_number,
+                    record.register_id,
+                    sql.param_datetime(record.read_at),
+                    *content,
+                    False,
+                    earlier.id if earlier is not None else None,
+                )
+            )
+        with connection.cursor() as cursor:
+            for chunk in _chunks(superseded_ids, MAX_PARAMETERS):
+                # Before the insert: at most one current reading per register and time.
+                cursor.execute(sql.mark_superseded(len(chunk)), chunk)
+            sql.insert_readings(cursor, rows)
+            self.counts.readings_imported += len(rows)
+            wanted = [r.line_number for r in self._readings.values() if r.site_visits]
+            wanted = [line for line in wanted if line not in reading_ids]
+            for chunk in _chunks(wanted, MAX_PARAMETERS // 2):
+                cursor.execute(sql.select_reading_ids(len(chunk)), [self.flow_file.pk, *chunk])
+                reading_ids.update(cursor.fetchall())
         return reading_ids
 
-    def _current_readings(self, meter_ids: dict[tuple[str, str], int]) -> dict[tuple, dict]:
-        wanted = {(meter_ids[(key[0], key[1])], key[2], key[3]) for key in self._readings}
-        rows = Reading.objects.filter(
-            Q(meter_id__in={key[0] for key in wanted})
-            & Q(read_at__in={key[2] for key in wanted})
-            & Q(is_superseded=False)
-        ).values(
-            "id",
-            "meter_id",
-            "register_id",
-            "read_at",
-            "flow_file_id",
-            "line_number",
-            *CONTENT_FIELDS,
-        )
-        current = {}
-        for row in rows:
-            key = (row["meter_id"], row["register_id"], row["read_at"])
-            if key in wanted:
-                current[key] = row
+    def _current_readings(self, keys: list[tuple[int, str, Any]]) -> dict[tuple, _Current]:
+        current: dict[tuple, _Current] = {}
+        sql = self._sql
+        with connection.cursor() as cursor:
+            for chunk in _chunks(keys, MAX_PARAMETERS // 4):
+                cursor.execute(sql.select_current(len(chunk)), [v for key in chunk for v in key])
+                for row in cursor.fetchall():
+                    reading_id, meter_id, register_id, read_at, flow_file_id, line = row[:6]
+                    current[(meter_id, register_id, sql.stored_datetime(read_at))] = _Current(
+                        id=reading_id,
+                        flow_file_id=flow_file_id,
+                        line_number=line,
+                        content=sql.stored_content(row[6:]),
+                    )
         return current
 
     def _repeated_in_file(
-        self, record: RegisterReading, earlier: dict, *, same_value: bool
+        self, record: RegisterReading, earlier: _Current, *, same_value: bool
     ) -> None:
         what = "repeats" if same_value else "gives a different value from"
         self.on_finding(
@@ -247,7 +256,7 @@ class BatchWriter:
                 FindingCode.READING_REPEATED_IN_FILE,
                 f"reading for MPAN {record.mpan_core} meter {record.serial_number!r} register "
                 f"{record.register_id!r} at {record.read_at:%Y-%m-%d %H:%M:%S} {what} the "
-                f"one at line {earlier['line_number']}"
+                f"one at line {earlier.line_number}"
                 + ("" if same_value else "; the later line supersedes it"),
                 "030",
             )
@@ -286,5 +295,153 @@ class BatchWriter:
         )
 
 
-def _same_content(earlier: dict, record: RegisterReading) -> bool:
-    return all(earlier[name] == getattr(record, name) for name in CONTENT_FIELDS)
+class _Sql:
+    """The statements and value conversions, for the database in use."""
+
+    def __init__(self) -> None:
+        self.vendor = connection.vendor
+        self._adapted: dict[datetime, Any] = {}
+        quote = connection.ops.quote_name
+        meter_point = quote(MeterPoint._meta.db_table)
+        meter = quote(Meter._meta.db_table)
+        self.reading_table = quote(Reading._meta.db_table)
+        # Literal, not a parameter: the planner must see the partial index's predicate.
+        self._false = "0" if self.vendor == "sqlite" else "false"
+        self._true = "1" if self.vendor == "sqlite" else "true"
+        self.insert_meter_point = (
+            f"INSERT INTO {meter_point} (mpan_core, distributor_id, check_digit_valid, "
+            "is_amsid) VALUES (%s, %s, %s, %s) ON CONFLICT (mpan_core) DO NOTHING"
+        )
+        self._select_meter_points = f"SELECT mpan_core, id FROM {meter_point} WHERE mpan_core IN "
+        self.insert_meter = (
+            f"INSERT INTO {meter} (meter_point_id, serial_number) VALUES (%s, %s) "
+            "ON CONFLICT (meter_point_id, serial_number) DO NOTHING"
+        )
+        self._select_meters = (
+            f"SELECT meter_point_id, serial_number, id FROM {meter} WHERE meter_point_id IN "
+        )
+        self._columns = ", ".join(quote(name) for name in INSERT_FIELDS)
+        self._content_columns = ", ".join(f"r.{quote(name)}" for name in CONTENT_FIELDS)
+        self._key_row = (
+            "(%s, %s, %s)" if self.vendor == "sqlite" else "(%s::bigint, %s::text, %s::timestamptz)"
+        )
+
+    # -- statements ----------------------------------------------------------------
+
+    def select_meter_points(self, count: int) -> str:
+        return self._select_meter_points + _placeholders(count)
+
+    def select_meters(self, count: int) -> str:
+        return self._select_meters + _placeholders(count)
+
+    def select_current(self, count: int) -> str:
+        # A join against the keys searches the partial unique index once per key; the
+        # row-value "IN (VALUES ...)" form makes SQLite scan the whole index instead.
+        values = ", ".join([self._key_row] * count)
+        return (
+            f"WITH wanted (meter_id, register_id, read_at) AS (VALUES {values}) "
+            f"SELECT r.id, r.meter_id, r.register_id, r.read_at, r.flow_file_id, "
+            f"r.line_number, {self._content_columns} "
+            f"FROM wanted JOIN {self.reading_table} r ON r.meter_id = wanted.meter_id "
+            "AND r.register_id = wanted.register_id AND r.read_at = wanted.read_at "
+            f"AND r.is_superseded = {self._false}"
+        )
+
+    def mark_superseded(self, count: int) -> str:
+        return (
+            f"UPDATE {self.reading_table} SET is_superseded = {self._true} "
+            f"WHERE id IN {_placeholders(count)}"
+        )
+
+    def select_reading_ids(self, count: int) -> str:
+        return (
+            f"SELECT line_number, id FROM {self.reading_table} "
+            f"WHERE flow_file_id = %s AND line_number IN {_placeholders(count)}"
+        )
+
+    def insert_readings(self, cursor: Any, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self.vendor == "postgresql":
+            with cursor.cursor.copy(
+                f"COPY {self.reading_table} ({self._columns}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        cursor.executemany(
+            f"INSERT INTO {self.reading_table} ({self._columns}) "
+            f"VALUES {_placeholders(len(INSERT_FIELDS))}",
+            rows,
+        )
+
+    # -- values --------------------------------------------------------------------
+
+    def param_datetime(self, value: datetime | None) -> Any:
+        """A datetime as this database stores it (SQLite: naive UTC text)."""
+        if value is None or self.vendor != "sqlite":
+            return value
+        adapted = self._adapted.get(value)
+        if adapted is None:
+            # Readings in a file share few distinct times: adapt each once.
+            if len(self._adapted) >= ADAPTED_DATETIME_CACHE:
+                self._adapted.clear()
+            adapted = self._adapted[value] = connection.ops.adapt_datetimefield_value(value)
+        return adapted
+
+    def key_datetime(self, value: datetime) -> Any:
+        """A datetime as a key that equals what ``stored_datetime`` gives back."""
+        return self.param_datetime(value)
+
+    def stored_datetime(self, value: Any) -> Any:
+        if self.vendor == "sqlite" and isinstance(value, datetime):
+            return connection.ops.adapt_datetimefield_value(value.replace(tzinfo=UTC))
+        return value
+
+    def content(self, record: RegisterReading) -> tuple:
+        return (
+            record.value.quantize(DECIMAL_QUANTUM),
+            record.reading_type,
+            record.bsc_validation_status,
+            record.reading_flag,
+            record.reading_method,
+            self.param_datetime(record.md_reset_at),
+            record.md_reset_count,
+            record.validation_reason_code,
+            record.validation_status,
+        )
+
+    def stored_content(self, row: Sequence[Any]) -> tuple:
+        value, reading_type, status, flag, method, md_at, md_count, reason, valid = row
+        # SQLite hands decimals back as int or float: str() gives the shortest exact form.
+        value = Decimal(str(value)).quantize(DECIMAL_QUANTUM)
+        return (
+            value,
+            reading_type,
+            status,
+            None if flag is None else bool(flag),
+            method,
+            self.stored_datetime(md_at),
+            md_count,
+            reason,
+            None if valid is None else bool(valid),
+        )
+
+
+def _placeholders(count: int) -> str:
+    return "(" + ", ".join(["%s"] * count) + ")"
+
+
+def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Split ``items`` into lists of at most ``size``, each padded to a power of two.
+
+    The database driver caches a prepared statement per distinct SQL text; an IN list
+    of a new length every batch would fill that cache with large, never-reused
+    statements. Padding (repeating the last item, harmless in IN) keeps a handful.
+    """
+    items = list(items)
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        padded_length = min(size, 1 << (len(chunk) - 1).bit_length())
+        chunk.extend([chunk[-1]] * (padded_length - len(chunk)))
+        yield chunk
