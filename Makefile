@@ -10,7 +10,7 @@ POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/d0010
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test setup lint test-sqlite test-postgres serve services clean
+.PHONY: demo test setup lint test-sqlite test-postgres serve services clean bench
 
 demo: setup ## Set up, migrate, import sample_data/, create the admin account, serve
 	$(PY) manage.py migrate --no-input -v0
@@ -59,3 +59,6 @@ services:
 
 clean:
 	rm -rf $(VENV) .coverage htmlcov .pytest_cache .hypothesis
+
+bench: setup ## Benchmark imports and pages (100k, 300k, 1M readings; SQLite and PostgreSQL)
+	$(PY) bench/run.py

@@ -22,7 +22,9 @@ def mpan_core(rng: random.Random) -> str:
 def write_file(count: int, path: str, *, seed: int = 1, file_id: str | None = None) -> None:
     """Write ``count`` readings to ``path``."""
     rng = random.Random(seed)
-    file_id = file_id or f"{rng.randrange(10**10):010d}"
+    # Drawn even when an identifier is given, so the readings do not depend on it.
+    generated_id = f"{rng.randrange(10**10):010d}"
+    file_id = file_id or generated_id
     groups = flows = readings = 0
     with open(path, "w", newline="\n", buffering=1024 * 1024) as out:
         out.write(f"ZHV|{file_id}|D0010002|D|UDMS|X|MRCY|20260301120000||||OPER|\n")

@@ -35,7 +35,7 @@ ACCEPTED_STATUSES = (
 class FlowFile(models.Model):
     """One file offered for import, whatever became of it."""
 
-    filename = models.CharField(max_length=255)
+    filename = models.CharField(max_length=255, db_index=True)
     size_bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField("SHA-256", max_length=64, db_index=True)
     status = models.CharField(max_length=24, choices=FlowFileStatus.choices)

@@ -87,7 +87,7 @@ class BatchWriter:
         self.on_finding = on_finding
         self.batch_size = batch_size
         self.counts = WriteCounts()
-        self._sql = _Sql()
+        self._sql = _Sql.for_connection()
         self._meter_points: dict[str, MeterPointRecord] = {}
         self._meters: dict[tuple[str, str], MeterRecord] = {}
         self._readings: dict[ReadingKey, RegisterReading] = {}
@@ -137,17 +137,14 @@ class BatchWriter:
         cores.update(key[0] for key in self._readings)
         cores.update(visit.mpan_core for visit in self._site_visits)
         with connection.cursor() as cursor:
-            cursor.executemany(
-                self._sql.insert_meter_point,
+            self._sql.upsert_meter_points(
+                cursor,
                 [
                     (r.mpan_core, r.distributor_id, r.check_digit_valid, r.is_amsid)
                     for r in self._meter_points.values()
                 ],
             )
-            found: dict[str, int] = {}
-            for chunk in _chunks(sorted(cores), MAX_PARAMETERS):
-                cursor.execute(self._sql.select_meter_points(len(chunk)), chunk)
-                found.update(cursor.fetchall())
+            found = dict(self._sql.select_meter_points(cursor, sorted(cores)))
         return found
 
     def _resolve_meters(self, meter_point_ids: dict[str, int]) -> dict[tuple[str, str], int]:
@@ -161,18 +158,17 @@ class BatchWriter:
         core_by_id = {meter_point_ids[mpan]: mpan for mpan, _ in keys}
         found: dict[tuple[str, str], int] = {}
         with connection.cursor() as cursor:
-            cursor.executemany(
-                self._sql.insert_meter,
-                [(meter_point_ids[mpan], serial) for mpan, serial in keys],
+            self._sql.upsert_meters(
+                cursor, [(meter_point_ids[mpan], serial) for mpan, serial in keys]
             )
             # Meters are looked up by meter point (the leading column of their unique
             # index): a handful of rows each, whatever the table's size.
-            for chunk in _chunks(sorted(core_by_id), MAX_PARAMETERS):
-                cursor.execute(self._sql.select_meters(len(chunk)), chunk)
-                for meter_point_id, serial, meter_id in cursor.fetchall():
-                    key = (core_by_id[meter_point_id], serial)
-                    if key in keys:
-                        found[key] = meter_id
+            for meter_point_id, serial, meter_id in self._sql.select_meters(
+                cursor, sorted(core_by_id)
+            ):
+                key = (core_by_id[meter_point_id], serial)
+                if key in keys:
+                    found[key] = meter_id
         return found
 
     def _write_readings(self, meter_ids: dict[tuple[str, str], int]) -> dict[int, int]:
@@ -218,32 +214,29 @@ class BatchWriter:
                 )
             )
         with connection.cursor() as cursor:
-            for chunk in _chunks(superseded_ids, MAX_PARAMETERS):
-                # Before the insert: at most one current reading per register and time.
-                cursor.execute(sql.mark_superseded(len(chunk)), chunk)
-            sql.insert_readings(cursor, rows)
+            # Before the insert: at most one current reading per register and time.
+            sql.mark_superseded(cursor, superseded_ids)
+            if rows:
+                sql.insert_readings(cursor, rows)
             self.counts.readings_imported += len(rows)
             wanted = [r.line_number for r in self._readings.values() if r.site_visits]
             wanted = [line for line in wanted if line not in reading_ids]
-            for chunk in _chunks(wanted, MAX_PARAMETERS // 2):
-                cursor.execute(sql.select_reading_ids(len(chunk)), [self.flow_file.pk, *chunk])
-                reading_ids.update(cursor.fetchall())
+            if wanted:
+                reading_ids.update(sql.select_reading_ids(cursor, self.flow_file.pk, wanted))
         return reading_ids
 
     def _current_readings(self, keys: list[tuple[int, str, Any]]) -> dict[tuple, _Current]:
         current: dict[tuple, _Current] = {}
         sql = self._sql
         with connection.cursor() as cursor:
-            for chunk in _chunks(keys, MAX_PARAMETERS // 4):
-                cursor.execute(sql.select_current(len(chunk)), [v for key in chunk for v in key])
-                for row in cursor.fetchall():
-                    reading_id, meter_id, register_id, read_at, flow_file_id, line = row[:6]
-                    current[(meter_id, register_id, sql.stored_datetime(read_at))] = _Current(
-                        id=reading_id,
-                        flow_file_id=flow_file_id,
-                        line_number=line,
-                        content=sql.stored_content(row[6:]),
-                    )
+            for row in sql.select_current(cursor, keys):
+                reading_id, meter_id, register_id, read_at, flow_file_id, line = row[:6]
+                current[(meter_id, register_id, sql.stored_datetime(read_at))] = _Current(
+                    id=reading_id,
+                    flow_file_id=flow_file_id,
+                    line_number=line,
+                    content=sql.stored_content(row[6:]),
+                )
         return current
 
     def _repeated_in_file(
@@ -296,106 +289,49 @@ class BatchWriter:
 
 
 class _Sql:
-    """The statements and value conversions, for the database in use."""
+    """Statements and value conversions shared by both databases.
+
+    Subclasses say how a batch is sent: SQLite takes ``executemany`` and literal IN
+    lists; PostgreSQL takes arrays through ``unnest`` and ``COPY``, one statement per
+    batch instead of one round trip per row.
+    """
+
+    vendor = ""
 
     def __init__(self) -> None:
-        self.vendor = connection.vendor
-        self._adapted: dict[datetime, Any] = {}
         quote = connection.ops.quote_name
-        meter_point = quote(MeterPoint._meta.db_table)
-        meter = quote(Meter._meta.db_table)
+        self.meter_point_table = quote(MeterPoint._meta.db_table)
+        self.meter_table = quote(Meter._meta.db_table)
         self.reading_table = quote(Reading._meta.db_table)
-        # Literal, not a parameter: the planner must see the partial index's predicate.
-        self._false = "0" if self.vendor == "sqlite" else "false"
-        self._true = "1" if self.vendor == "sqlite" else "true"
-        self.insert_meter_point = (
-            f"INSERT INTO {meter_point} (mpan_core, distributor_id, check_digit_valid, "
-            "is_amsid) VALUES (%s, %s, %s, %s) ON CONFLICT (mpan_core) DO NOTHING"
-        )
-        self._select_meter_points = f"SELECT mpan_core, id FROM {meter_point} WHERE mpan_core IN "
-        self.insert_meter = (
-            f"INSERT INTO {meter} (meter_point_id, serial_number) VALUES (%s, %s) "
-            "ON CONFLICT (meter_point_id, serial_number) DO NOTHING"
-        )
-        self._select_meters = (
-            f"SELECT meter_point_id, serial_number, id FROM {meter} WHERE meter_point_id IN "
-        )
-        self._columns = ", ".join(quote(name) for name in INSERT_FIELDS)
-        self._content_columns = ", ".join(f"r.{quote(name)}" for name in CONTENT_FIELDS)
-        self._key_row = (
-            "(%s, %s, %s)" if self.vendor == "sqlite" else "(%s::bigint, %s::text, %s::timestamptz)"
-        )
+        self.columns = ", ".join(quote(name) for name in INSERT_FIELDS)
+        self.content_columns = ", ".join(f"r.{quote(name)}" for name in CONTENT_FIELDS)
+        self._adapted: dict[datetime, Any] = {}
 
-    # -- statements ----------------------------------------------------------------
+    @staticmethod
+    def for_connection() -> "_Sql":
+        return _PostgresSql() if connection.vendor == "postgresql" else _SqliteSql()
 
-    def select_meter_points(self, count: int) -> str:
-        return self._select_meter_points + _placeholders(count)
-
-    def select_meters(self, count: int) -> str:
-        return self._select_meters + _placeholders(count)
-
-    def select_current(self, count: int) -> str:
-        # A join against the keys searches the partial unique index once per key; the
-        # row-value "IN (VALUES ...)" form makes SQLite scan the whole index instead.
-        values = ", ".join([self._key_row] * count)
+    def current_select(self, wanted: str, false: str) -> str:
         return (
-            f"WITH wanted (meter_id, register_id, read_at) AS (VALUES {values}) "
             f"SELECT r.id, r.meter_id, r.register_id, r.read_at, r.flow_file_id, "
-            f"r.line_number, {self._content_columns} "
-            f"FROM wanted JOIN {self.reading_table} r ON r.meter_id = wanted.meter_id "
+            f"r.line_number, {self.content_columns} "
+            f"FROM {wanted} JOIN {self.reading_table} r ON r.meter_id = wanted.meter_id "
             "AND r.register_id = wanted.register_id AND r.read_at = wanted.read_at "
-            f"AND r.is_superseded = {self._false}"
-        )
-
-    def mark_superseded(self, count: int) -> str:
-        return (
-            f"UPDATE {self.reading_table} SET is_superseded = {self._true} "
-            f"WHERE id IN {_placeholders(count)}"
-        )
-
-    def select_reading_ids(self, count: int) -> str:
-        return (
-            f"SELECT line_number, id FROM {self.reading_table} "
-            f"WHERE flow_file_id = %s AND line_number IN {_placeholders(count)}"
-        )
-
-    def insert_readings(self, cursor: Any, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        if self.vendor == "postgresql":
-            with cursor.cursor.copy(
-                f"COPY {self.reading_table} ({self._columns}) FROM STDIN"
-            ) as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        cursor.executemany(
-            f"INSERT INTO {self.reading_table} ({self._columns}) "
-            f"VALUES {_placeholders(len(INSERT_FIELDS))}",
-            rows,
+            # Literal, not a parameter: the planner must see the partial index's predicate.
+            f"AND r.is_superseded = {false}"
         )
 
     # -- values --------------------------------------------------------------------
 
     def param_datetime(self, value: datetime | None) -> Any:
-        """A datetime as this database stores it (SQLite: naive UTC text)."""
-        if value is None or self.vendor != "sqlite":
-            return value
-        adapted = self._adapted.get(value)
-        if adapted is None:
-            # Readings in a file share few distinct times: adapt each once.
-            if len(self._adapted) >= ADAPTED_DATETIME_CACHE:
-                self._adapted.clear()
-            adapted = self._adapted[value] = connection.ops.adapt_datetimefield_value(value)
-        return adapted
+        """A datetime as this database takes it as a parameter."""
+        return value
 
     def key_datetime(self, value: datetime) -> Any:
         """A datetime as a key that equals what ``stored_datetime`` gives back."""
         return self.param_datetime(value)
 
     def stored_datetime(self, value: Any) -> Any:
-        if self.vendor == "sqlite" and isinstance(value, datetime):
-            return connection.ops.adapt_datetimefield_value(value.replace(tzinfo=UTC))
         return value
 
     def content(self, record: RegisterReading) -> tuple:
@@ -426,6 +362,177 @@ class _Sql:
             reason,
             None if valid is None else bool(valid),
         )
+
+
+class _SqliteSql(_Sql):
+    vendor = "sqlite"
+
+    def upsert_meter_points(self, cursor: Any, rows: list[tuple]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {self.meter_point_table} (mpan_core, distributor_id, "
+            "check_digit_valid, is_amsid) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (mpan_core) DO NOTHING",
+            rows,
+        )
+
+    def select_meter_points(self, cursor: Any, cores: list[str]) -> Iterator[tuple]:
+        for chunk in _chunks(cores, MAX_PARAMETERS):
+            cursor.execute(
+                f"SELECT mpan_core, id FROM {self.meter_point_table} "
+                f"WHERE mpan_core IN {_placeholders(len(chunk))}",
+                chunk,
+            )
+            yield from cursor.fetchall()
+
+    def upsert_meters(self, cursor: Any, rows: list[tuple]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {self.meter_table} (meter_point_id, serial_number) VALUES (%s, %s) "
+            "ON CONFLICT (meter_point_id, serial_number) DO NOTHING",
+            rows,
+        )
+
+    def select_meters(self, cursor: Any, meter_point_ids: list[int]) -> Iterator[tuple]:
+        for chunk in _chunks(meter_point_ids, MAX_PARAMETERS):
+            cursor.execute(
+                f"SELECT meter_point_id, serial_number, id FROM {self.meter_table} "
+                f"WHERE meter_point_id IN {_placeholders(len(chunk))}",
+                chunk,
+            )
+            yield from cursor.fetchall()
+
+    def select_current(self, cursor: Any, keys: list[tuple]) -> Iterator[tuple]:
+        # A join against the keys searches the partial unique index once per key; the
+        # row-value "IN (VALUES ...)" form makes SQLite scan the whole index instead.
+        for chunk in _chunks(keys, MAX_PARAMETERS // 4):
+            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"WITH wanted (meter_id, register_id, read_at) AS (VALUES {values}) "
+                + self.current_select("wanted", "0"),
+                [value for key in chunk for value in key],
+            )
+            yield from cursor.fetchall()
+
+    def mark_superseded(self, cursor: Any, ids: list[int]) -> None:
+        for chunk in _chunks(ids, MAX_PARAMETERS):
+            cursor.execute(
+                f"UPDATE {self.reading_table} SET is_superseded = 1 "
+                f"WHERE id IN {_placeholders(len(chunk))}",
+                chunk,
+            )
+
+    def insert_readings(self, cursor: Any, rows: list[tuple]) -> None:
+        cursor.executemany(
+            f"INSERT INTO {self.reading_table} ({self.columns}) "
+            f"VALUES {_placeholders(len(INSERT_FIELDS))}",
+            rows,
+        )
+
+    def select_reading_ids(
+        self, cursor: Any, flow_file_id: int, lines: list[int]
+    ) -> Iterator[tuple]:
+        for chunk in _chunks(lines, MAX_PARAMETERS // 2):
+            cursor.execute(
+                f"SELECT line_number, id FROM {self.reading_table} "
+                f"WHERE flow_file_id = %s AND line_number IN {_placeholders(len(chunk))}",
+                [flow_file_id, *chunk],
+            )
+            yield from cursor.fetchall()
+
+    def param_datetime(self, value: datetime | None) -> Any:
+        # Django stores SQLite datetimes as naive UTC text; readings in a file share few
+        # distinct times, so each is adapted once.
+        if value is None:
+            return None
+        adapted = self._adapted.get(value)
+        if adapted is None:
+            if len(self._adapted) >= ADAPTED_DATETIME_CACHE:
+                self._adapted.clear()
+            adapted = self._adapted[value] = connection.ops.adapt_datetimefield_value(value)
+        return adapted
+
+    def stored_datetime(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return self.param_datetime(value.replace(tzinfo=UTC))
+        return value
+
+
+class _PostgresSql(_Sql):
+    vendor = "postgresql"
+
+    def upsert_meter_points(self, cursor: Any, rows: list[tuple]) -> None:
+        if rows:
+            cursor.execute(
+                f"INSERT INTO {self.meter_point_table} (mpan_core, distributor_id, "
+                "check_digit_valid, is_amsid) "
+                "SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::boolean[]) "
+                "ON CONFLICT (mpan_core) DO NOTHING",
+                [list(column) for column in zip(*rows)],
+            )
+
+    def select_meter_points(self, cursor: Any, cores: list[str]) -> Iterator[tuple]:
+        cursor.execute(
+            f"SELECT mpan_core, id FROM {self.meter_point_table} "
+            "WHERE mpan_core = ANY(%s::text[])",
+            [cores],
+        )
+        return iter(cursor.fetchall())
+
+    def upsert_meters(self, cursor: Any, rows: list[tuple]) -> None:
+        if rows:
+            cursor.execute(
+                f"INSERT INTO {self.meter_table} (meter_point_id, serial_number) "
+                "SELECT * FROM unnest(%s::bigint[], %s::text[]) "
+                "ON CONFLICT (meter_point_id, serial_number) DO NOTHING",
+                [list(column) for column in zip(*rows)],
+            )
+
+    def select_meters(self, cursor: Any, meter_point_ids: list[int]) -> Iterator[tuple]:
+        cursor.execute(
+            f"SELECT meter_point_id, serial_number, id FROM {self.meter_table} "
+            "WHERE meter_point_id = ANY(%s::bigint[])",
+            [meter_point_ids],
+        )
+        return iter(cursor.fetchall())
+
+    def select_current(self, cursor: Any, keys: list[tuple]) -> Iterator[tuple]:
+        if not keys:
+            return iter(())
+        # LATERAL ... LIMIT 1 cannot be flattened into a join, so each key is one index
+        # probe: a plain join lets the planner hash-join against a scan of the whole
+        # table, which makes every batch cost more as the table grows.
+        cursor.execute(
+            f"SELECT r.* FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[]) "
+            "AS wanted (meter_id, register_id, read_at) CROSS JOIN LATERAL ("
+            f"SELECT r.id, r.meter_id, r.register_id, r.read_at, r.flow_file_id, "
+            f"r.line_number, {self.content_columns} FROM {self.reading_table} r "
+            "WHERE r.meter_id = wanted.meter_id AND r.register_id = wanted.register_id "
+            "AND r.read_at = wanted.read_at AND r.is_superseded = false LIMIT 1) r",
+            [list(column) for column in zip(*keys)],
+        )
+        return iter(cursor.fetchall())
+
+    def mark_superseded(self, cursor: Any, ids: list[int]) -> None:
+        if ids:
+            cursor.execute(
+                f"UPDATE {self.reading_table} SET is_superseded = true "
+                "WHERE id = ANY(%s::bigint[])",
+                [ids],
+            )
+
+    def insert_readings(self, cursor: Any, rows: list[tuple]) -> None:
+        with cursor.cursor.copy(f"COPY {self.reading_table} ({self.columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def select_reading_ids(
+        self, cursor: Any, flow_file_id: int, lines: list[int]
+    ) -> Iterator[tuple]:
+        cursor.execute(
+            f"SELECT line_number, id FROM {self.reading_table} "
+            "WHERE flow_file_id = %s AND line_number = ANY(%s::integer[])",
+            [flow_file_id, lines],
+        )
+        return iter(cursor.fetchall())
 
 
 def _placeholders(count: int) -> str:

@@ -53,7 +53,11 @@ class TestReadingSearch:
 
         assert response.status_code == 200
         assert list(response.context["cl"].result_list.values_list("value", flat=True)) == [56311]
-        reading_queries = [q["sql"] for q in queries if 'FROM "meter_readings_reading"' in q["sql"]]
+        reading_queries = [
+            q["sql"]
+            for q in queries
+            if 'FROM "meter_readings_reading"' in q["sql"] and "WHERE" in q["sql"]
+        ]
         assert reading_queries and all(
             f"\"mpan_core\" = '{MPAN_A}'" in sql for sql in reading_queries
         )
@@ -89,11 +93,32 @@ class TestReadingSearch:
         by_type = reading_list(staff_client, reading_type__exact="C")
         by_register = reading_list(staff_client, register="S")
         by_file = reading_list(staff_client, flow_file__id__exact=imported.pk)
+        by_month = reading_list(staff_client, read_month="2026-02")
+        other_month = reading_list(staff_client, read_month="2026-03")
+        nonsense_month = reading_list(staff_client, read_month="soon")
 
         assert [r.meter.serial_number for r in by_type.context["cl"].result_list] == ["S95105287"]
         assert [r.register_id for r in by_register.context["cl"].result_list] == ["S"]
         assert by_file.context["cl"].result_list.count() == 2
         assert "DTC5259515123502080915D0010.uff" in by_file.text
+        assert by_month.context["cl"].result_list.count() == 2
+        assert other_month.context["cl"].result_list.count() == 0
+        assert nonsense_month.context["cl"].result_list.count() == 0
+
+    def test_the_month_filter_offers_the_months_that_hold_readings(self, staff_client, imported):
+        response = reading_list(staff_client)
+
+        assert "?read_month=2026-02" in response.text
+        assert "?read_month=2026-03" not in response.text
+
+    def test_counts_stop_at_the_cap(self, staff_client, imported, monkeypatch):
+        from meter_readings import admin as console
+
+        monkeypatch.setattr(console, "COUNT_CAP", 1)
+
+        response = reading_list(staff_client)
+
+        assert response.context["cl"].paginator.count == 1
 
 
 class TestReadingPage:

@@ -1,0 +1,142 @@
+"""``make bench``: import speed, memory and page times against the floors.
+
+For each size (default 100k, 300k and 1M readings) and each database (SQLite always,
+PostgreSQL when one answers on 127.0.0.1:5432): generate a valid file, import it into a
+fresh database in a fresh process, import it again under a new file identifier (every
+reading already held), run the floor script on the same file, and time the admin pages
+on the largest. Prints a Markdown table and writes it to bench/out/results.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+POSTGRES_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+POSTGRES_DB = "d0010_bench"
+
+
+def sh(args: list[str], env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        args, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def postgres_available() -> bool:
+    try:
+        psycopg.connect(POSTGRES_ADMIN, connect_timeout=3).close()
+        return True
+    except psycopg.Error:
+        return False
+
+
+def fresh_database(engine: str, size: int) -> str:
+    """Create an empty, migrated database; returns its DATABASE_URL."""
+    if engine == "sqlite":
+        path = OUT / f"bench_{size}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {POSTGRES_DB} WITH (FORCE)")
+            connection.execute(f"CREATE DATABASE {POSTGRES_DB}")
+        url = f"postgres://postgres@127.0.0.1:5432/{POSTGRES_DB}"
+    sh([sys.executable, "manage.py", "migrate", "-v0"], {"DATABASE_URL": url})
+    return url
+
+
+def files_for(size: int) -> tuple[Path, Path]:
+    first, again = OUT / f"readings_{size}.uff", OUT / f"readings_{size}_new_id.uff"
+    if not first.exists():
+        sh([sys.executable, "bench/generate.py", str(size), str(first), "--seed", str(size)])
+    if not again.exists():
+        sh(
+            [
+                sys.executable,
+                "bench/generate.py",
+                str(size),
+                str(again),
+                "--seed",
+                str(size),
+                "--file-id",
+                "RESEND0001",
+            ]
+        )
+    return first, again
+
+
+def import_once(url: str, path: Path) -> dict:
+    return json.loads(
+        sh([sys.executable, "bench/import_once.py", str(path)], {"DATABASE_URL": url})
+    )
+
+
+def floor_seconds(engine: str, path: Path) -> float:
+    if engine == "sqlite":
+        database = OUT / "floor.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        output = sh([sys.executable, "bench/floor_sqlite.py", str(path), str(database)])
+    else:
+        conninfo = f"host=127.0.0.1 port=5432 user=postgres dbname={POSTGRES_DB}"
+        output = sh([sys.executable, "bench/floor_postgres.py", str(path), conninfo])
+    return float(output.split(" in ")[1].split(" s")[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument("--engines", default="sqlite,postgres")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    engines = [e for e in args.engines.split(",") if e != "postgres" or postgres_available()]
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows, pages = [], {}
+    for engine in engines:
+        for size in sizes:
+            first, again = files_for(size)
+            url = fresh_database(engine, size)
+            imported = import_once(url, first)
+            resent = import_once(url, again)
+            assert imported["readings"] == size and resent["duplicates"] == size
+            if size == max(sizes):
+                pages[engine] = json.loads(
+                    sh([sys.executable, "bench/pages.py"], {"DATABASE_URL": url})
+                )
+            floor = floor_seconds(engine, first)
+            rows.append((engine, size, imported, resent, floor))
+            print(f"{engine} {size}: {imported} resent={resent} floor={floor}", flush=True)
+    lines = [
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "",
+        "| database | readings | import s | readings/s | peak RSS MB | floor s | ratio | "
+        "re-import s (all held) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for engine, size, imported, resent, floor in rows:
+        lines.append(
+            f"| {engine} | {size:,} | {imported['seconds']:.2f} | "
+            f"{size / imported['seconds']:,.0f} | {imported['peak_rss_mb']} | {floor:.2f} | "
+            f"{imported['seconds'] / floor:.2f}x | {resent['seconds']:.2f} |"
+        )
+    for engine, timings in pages.items():
+        lines += ["", f"Pages at {max(sizes):,} readings ({engine}), median ms:", ""]
+        lines += [f"- {name}: {ms} ms" for name, ms in timings.items()]
+    table = "\n".join(lines)
+    (OUT / "results.md").write_text(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
