@@ -1,7 +1,7 @@
 """URL configuration: the admin is the operator's console."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 admin.site.site_header = "D0010 meter readings"
@@ -11,4 +11,5 @@ admin.site.index_title = "Flow files, meter points and readings"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", include("meter_readings.api.urls")),
 ]

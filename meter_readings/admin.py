@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from meter_readings import selectors
 from meter_readings.d0010.mpan import DISTRIBUTORS, is_well_formed_core
 from meter_readings.models import (
     FlowFile,
@@ -394,20 +395,16 @@ class ReadingAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
         # The whole term is one value: serials contain spaces, and a 13-digit MPAN
-        # must hit the unique index with '=' rather than a LIKE scan.
+        # must hit the unique index with '=' rather than a LIKE scan. Terms become ids
+        # first (see selectors) so the reading table is searched by index too.
         term = search_term.strip()
         if not term:
             return queryset, False
         if is_well_formed_core(term):
-            return queryset.filter(meter__meter_point__mpan_core=term), False
-        # Two indexed subqueries, not an OR across two joins (which scans).
-        return (
-            queryset.filter(
-                Q(meter_id__in=Meter.objects.filter(serial_number=term).values("pk"))
-                | Q(flow_file_id__in=FlowFile.objects.filter(filename=term).values("pk"))
-            ),
-            False,
-        )
+            return queryset.filter(meter_id__in=selectors.meter_ids_for_mpan(term)), False
+        meter_ids = selectors.meter_ids_for_serial(term)
+        file_ids = selectors.flow_file_ids_named(term)
+        return queryset.filter(Q(meter_id__in=meter_ids) | Q(flow_file_id__in=file_ids)), False
 
     @admin.display(description="MPAN", ordering="meter__meter_point__mpan_core")
     def mpan(self, obj: Reading) -> str:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from meter_readings.d0010 import Finding
 from meter_readings.models import FlowFileStatus
+from meter_readings.reporting import report_as_dict
 from meter_readings.services import ImportReport, UnableToImportFlowFile, import_flow_file
 
 CLEAN_STATUSES = (FlowFileStatus.IMPORTED, FlowFileStatus.DUPLICATE)
@@ -169,37 +170,9 @@ def finding_as_text(path: str, finding: Finding) -> str:
     return f"{path}:{line}: {finding.code} {finding.message}{field}"
 
 
-def finding_as_json(finding: Finding) -> dict[str, Any]:
-    return {
-        "line": finding.line_number,
-        "code": str(finding.code),
-        "field": finding.field,
-        "message": finding.message,
-    }
-
-
 def report_as_json(path: str, report: ImportReport) -> dict[str, Any]:
     """The machine-readable form of a report (one object per file)."""
-    original = report.duplicate_of
-    return {
-        "file": path,
-        "status": report.status.lower(),
-        "dry_run": report.dry_run,
-        "flow_file_id": report.flow_file_id,
-        "test_data": report.is_test,
-        "readings_in_file": report.readings_in_file,
-        "readings_imported": report.readings_imported,
-        "readings_duplicate": report.readings_duplicate,
-        "readings_superseding": report.readings_superseding,
-        "error_count": report.error_count,
-        "warning_count": report.warning_count,
-        "duplicate_of": (
-            {"flow_file_id": original.id, "filename": original.filename} if original else None
-        ),
-        "errors": [finding_as_json(finding) for finding in report.errors],
-        "warnings": [finding_as_json(finding) for finding in report.warnings],
-        "findings_not_shown": report.findings_not_shown,
-    }
+    return {"file": path, **report_as_dict(report)}
 
 
 def failure_as_json(path: str, reason: str) -> dict[str, Any]:

@@ -1,0 +1,153 @@
+"""Explicit output serializers: what the API promises, field by field."""
+
+from rest_framework import serializers
+
+from meter_readings.models import FlowFile, ImportFinding, Meter, MeterPoint, Reading
+
+
+class FlowFileRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FlowFile
+        fields = ("id", "filename")
+
+
+class FlowFileSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField()
+    sender = serializers.CharField(read_only=True, help_text="role/participant, e.g. D/UDMS")
+    duplicate_of = FlowFileRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = FlowFile
+        fields = (
+            "id",
+            "filename",
+            "status",
+            "received_at",
+            "finished_at",
+            "strict",
+            "size_bytes",
+            "sha256",
+            "failure_reason",
+            "duplicate_of",
+            "file_identifier",
+            "flow_version",
+            "sender",
+            "from_role_code",
+            "from_participant_id",
+            "to_role_code",
+            "to_participant_id",
+            "file_created_at",
+            "test_data_flag",
+            "is_test",
+            "trailer_group_count",
+            "trailer_flow_count",
+            "file_completed_at",
+            "line_count",
+            "group_count",
+            "meter_point_count",
+            "reading_count",
+            "readings_imported",
+            "readings_duplicate",
+            "readings_superseding",
+            "error_count",
+            "warning_count",
+        )
+
+    def get_status(self, obj: FlowFile) -> str:
+        return obj.status.lower()
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    line = serializers.IntegerField(source="line_number", allow_null=True)
+    severity = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ImportFinding
+        fields = ("id", "line", "severity", "code", "field", "message")
+
+    def get_severity(self, obj: ImportFinding) -> str:
+        return obj.severity.lower()
+
+
+class MeterPointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MeterPoint
+        fields = ("id", "mpan_core", "distributor_id", "check_digit_valid", "is_amsid")
+
+
+class MeterSerializer(serializers.ModelSerializer):
+    mpan_core = serializers.CharField(source="meter_point.mpan_core")
+
+    class Meta:
+        model = Meter
+        fields = ("id", "serial_number", "mpan_core", "meter_point")
+
+
+class ReadingSerializer(serializers.ModelSerializer):
+    mpan_core = serializers.CharField(source="meter.meter_point.mpan_core")
+    meter_serial = serializers.CharField(source="meter.serial_number")
+    value = serializers.DecimalField(
+        max_digits=13, decimal_places=3, coerce_to_string=True, help_text="Exact, as a string."
+    )
+    superseded = serializers.BooleanField(source="is_superseded")
+    flow_file = FlowFileRefSerializer()
+
+    class Meta:
+        model = Reading
+        fields = (
+            "id",
+            "mpan_core",
+            "meter_serial",
+            "register_id",
+            "read_at",
+            "value",
+            "reading_type",
+            "bsc_validation_status",
+            "reading_flag",
+            "reading_method",
+            "md_reset_at",
+            "md_reset_count",
+            "validation_reason_code",
+            "validation_status",
+            "superseded",
+            "supersedes",
+            "flow_file",
+            "line_number",
+        )
+
+
+class FlowFileUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A D0010 flow file.")
+
+
+class ImportFindingSummarySerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True)
+    code = serializers.CharField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportSummarySerializer(serializers.Serializer):
+    """The import service's report, as the command prints it with --format json."""
+
+    filename = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["imported", "imported_with_errors", "rejected", "duplicate"]
+    )
+    dry_run = serializers.BooleanField()
+    flow_file_id = serializers.IntegerField(allow_null=True)
+    test_data = serializers.BooleanField()
+    readings_in_file = serializers.IntegerField()
+    readings_imported = serializers.IntegerField()
+    readings_duplicate = serializers.IntegerField()
+    readings_superseding = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    warning_count = serializers.IntegerField()
+    duplicate_of = FlowFileRefSerializer(allow_null=True)
+    errors = ImportFindingSummarySerializer(many=True)
+    warnings = ImportFindingSummarySerializer(many=True)
+    findings_not_shown = serializers.IntegerField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()

@@ -1,0 +1,39 @@
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from meter_readings.api.views import (
+    EXPORT_RENDERERS,
+    FlowFileViewSet,
+    MeterPointViewSet,
+    MeterViewSet,
+    ReadingViewSet,
+    TokenView,
+)
+
+router = DefaultRouter()
+router.register("flow-files", FlowFileViewSet, basename="flow-file")
+router.register("meter-points", MeterPointViewSet, basename="meter-point")
+router.register("meters", MeterViewSet, basename="meter")
+router.register("readings", ReadingViewSet, basename="reading")
+
+
+def not_found(request: HttpRequest, path: str) -> JsonResponse:
+    """API clients get JSON, not Django's HTML page, for a URL that matches nothing."""
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+urlpatterns = [
+    path(
+        "readings/export.csv",
+        ReadingViewSet.as_view({"get": "export"}, renderer_classes=EXPORT_RENDERERS),
+        name="reading-export",
+    ),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("", include(router.urls)),
+    re_path(r"^(?P<path>.*)$", not_found),
+]

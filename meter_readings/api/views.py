@@ -1,0 +1,311 @@
+"""API views: thin translations between HTTP and the selectors and import service."""
+
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from django_filters.rest_framework import DjangoFilterBackend
+
+from meter_readings import selectors
+from meter_readings.filters import (
+    FlowFileFilter,
+    MeterFilter,
+    MeterPointFilter,
+    ReadingFilter,
+)
+from meter_readings.api.pagination import ReadingCursorPagination, StandardPagination
+from meter_readings.api.serializers import (
+    ErrorSerializer,
+    FindingSerializer,
+    FlowFileSerializer,
+    FlowFileUploadSerializer,
+    ImportSummarySerializer,
+    MeterPointSerializer,
+    MeterSerializer,
+    ReadingSerializer,
+)
+from meter_readings.export import csv_lines
+from meter_readings.models import FlowFileStatus
+from meter_readings.reporting import report_as_dict
+from meter_readings.services import UnableToImportFlowFile, import_flow_file
+
+# Room for the multipart envelope around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+FILTER_ERRORS = OpenApiResponse(
+    response=OpenApiTypes.OBJECT,
+    description=(
+        "A filter value is invalid: an object naming each bad parameter with a list of "
+        'reasons, e.g. {"mpan": ["An MPAN core is exactly 13 digits."]}.'
+    ),
+)
+NOT_AUTHENTICATED = OpenApiResponse(ErrorSerializer, description="No valid token or session.")
+FORBIDDEN = OpenApiResponse(ErrorSerializer, description="The user lacks the permission.")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object.")
+INVALID_PAGE = OpenApiResponse(ErrorSerializer, description="Invalid page or cursor.")
+LIST_ERRORS = {400: FILTER_ERRORS, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: INVALID_PAGE}
+DETAIL_ERRORS = {401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
+
+
+def _query_flag(request: Request, name: str) -> bool:
+    """Read a true/false query parameter; anything else is a 400 naming it."""
+    raw = request.query_params.get(name, "false").strip().lower()
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no", ""):
+        return False
+    raise ValidationError({name: [f"{raw!r} is not true or false."]})
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets clients ask for text/csv; the export view streams its own body."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):
+        return data
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List flow files",
+        description="Every file offered for import, newest first, whatever became of it.",
+        responses={200: FlowFileSerializer(many=True), **LIST_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One flow file", responses={200: FlowFileSerializer, **DETAIL_ERRORS}
+    ),
+)
+class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = FlowFileSerializer
+    filterset_class = FlowFileFilter
+    filter_backends = (DjangoFilterBackend, OrderingFilter)
+    ordering_fields = ("id", "received_at", "filename")
+    ordering = ("-id",)
+    pagination_class = StandardPagination
+    parser_classes = (MultiPartParser, FormParser)
+
+    def get_queryset(self):
+        return selectors.flow_files()
+
+    def get_throttles(self):
+        if self.action == "create":
+            self.throttle_scope = "uploads"
+            return [*super().get_throttles(), ScopedRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(
+        summary="Findings of a flow file",
+        description="Every problem found in the file, in line order.",
+        responses={
+            200: FindingSerializer(many=True),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="A bad page_size."),
+            **DETAIL_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=StandardPagination, filter_backends=[])
+    def findings(self, request: Request, pk: str | None = None) -> Response:
+        flow_file = self.get_object()
+        page = self.paginate_queryset(selectors.findings_of(flow_file))
+        return self.get_paginated_response(FindingSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Upload and import a D0010 file",
+        description=(
+            "Imports the file through the same service as `manage.py import_d0010`, in one "
+            "transaction. `dry_run` reports without storing; `strict` refuses a file with "
+            "any error."
+        ),
+        request={"multipart/form-data": FlowFileUploadSerializer},
+        parameters=[
+            OpenApiParameter("dry_run", OpenApiTypes.BOOL, description="Store nothing."),
+            OpenApiParameter("strict", OpenApiTypes.BOOL, description="Refuse on any error."),
+        ],
+        responses={
+            201: OpenApiResponse(ImportSummarySerializer, description="Imported."),
+            200: OpenApiResponse(ImportSummarySerializer, description="Dry run: nothing stored."),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description=(
+                    "Either the file was rejected: an import summary (as for 201) with "
+                    'status "rejected" and its findings; or the request was wrong (no file, '
+                    "a bad dry_run or strict value): each field with a list of reasons."
+                ),
+            ),
+            401: NOT_AUTHENTICATED,
+            403: FORBIDDEN,
+            409: OpenApiResponse(
+                ImportSummarySerializer, description="A resend: names the original file."
+            ),
+            413: OpenApiResponse(ErrorSerializer, description="Larger than the upload limit."),
+            500: OpenApiResponse(ErrorSerializer, description="The import failed unexpectedly."),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        limit = settings.D0010_MAX_UPLOAD_BYTES
+        too_large = Response(
+            {"detail": f"The file is larger than the upload limit of {limit:,} bytes."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit + MULTIPART_OVERHEAD_BYTES:
+            # Refuse before the body is read.
+            return too_large
+        dry_run, strict = _query_flag(request, "dry_run"), _query_flag(request, "strict")
+        upload_form = FlowFileUploadSerializer(data=request.data)
+        upload_form.is_valid(raise_exception=True)
+        upload = upload_form.validated_data["file"]
+        if upload.size > limit:
+            return too_large
+        try:
+            report = import_flow_file(
+                stream=upload,
+                filename=upload.name[-255:],
+                received_at=timezone.now(),
+                strict=strict,
+                dry_run=dry_run,
+            )
+        except UnableToImportFlowFile as failure:
+            return Response(
+                {"detail": f"The import failed: {failure.reason}"},
+                status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            )
+        if report.status == FlowFileStatus.DUPLICATE:
+            code = status.HTTP_409_CONFLICT
+        elif report.status == FlowFileStatus.REJECTED:
+            code = status.HTTP_400_BAD_REQUEST
+        elif dry_run:
+            code = status.HTTP_200_OK
+        else:
+            code = status.HTTP_201_CREATED
+        return Response(report_as_dict(report), status=code)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List meter points",
+        responses={200: MeterPointSerializer(many=True), **LIST_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One meter point", responses={200: MeterPointSerializer, **DETAIL_ERRORS}
+    ),
+)
+class MeterPointViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = MeterPointSerializer
+    filterset_class = MeterPointFilter
+    filter_backends = (DjangoFilterBackend, OrderingFilter)
+    ordering_fields = ("id", "mpan_core")
+    ordering = ("id",)
+    pagination_class = StandardPagination
+
+    def get_queryset(self):
+        return selectors.meter_points()
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List meters", responses={200: MeterSerializer(many=True), **LIST_ERRORS}
+    ),
+    retrieve=extend_schema(summary="One meter", responses={200: MeterSerializer, **DETAIL_ERRORS}),
+)
+class MeterViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = MeterSerializer
+    filterset_class = MeterFilter
+    filter_backends = (DjangoFilterBackend, OrderingFilter)
+    ordering_fields = ("id", "serial_number")
+    ordering = ("id",)
+    pagination_class = StandardPagination
+
+    def get_queryset(self):
+        return selectors.meters()
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List readings",
+        description=(
+            "Cursor-paginated: follow `next` and `previous`; any page costs what the first "
+            "costs. `ordering` takes id, -id, read_at or -read_at (default -id)."
+        ),
+        responses={200: ReadingSerializer(many=True), **LIST_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One reading", responses={200: ReadingSerializer, **DETAIL_ERRORS}
+    ),
+)
+class ReadingViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ReadingSerializer
+    filterset_class = ReadingFilter
+    filter_backends = (DjangoFilterBackend, OrderingFilter)
+    ordering_fields = ("id", "read_at")
+    ordering = ("-id",)
+    pagination_class = ReadingCursorPagination
+
+    def get_queryset(self):
+        return selectors.readings()
+
+    @extend_schema(
+        summary="Export readings as CSV",
+        description=(
+            "The same filters as the list, streamed as CSV in id order (a million rows "
+            "need no more memory than ten). Date-times are ISO 8601 in GB local time."
+        ),
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV rows."),
+            **LIST_ERRORS,
+        },
+    )
+    def export(self, request: Request) -> StreamingHttpResponse:
+        """Mapped at /api/readings/export.csv (see urls.py), with EXPORT_RENDERERS."""
+        readings = self.filterset_class(
+            request.query_params, queryset=self.get_queryset(), request=request
+        )
+        if not readings.is_valid():
+            raise ValidationError(readings.errors)
+        response = StreamingHttpResponse(
+            csv_lines(readings.qs.order_by("id")), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="readings.csv"'
+        return response
+
+
+EXPORT_RENDERERS = (JSONRenderer, CsvRenderer)
+
+
+@extend_schema(
+    summary="Get an API token",
+    description="Exchange a username and password for the user's token.",
+    responses={
+        200: inline_serializer("Token", {"token": serializers.CharField()}),
+        400: OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="Missing or wrong credentials: each field with a list of reasons.",
+        ),
+    },
+)
+class TokenView(ObtainAuthToken):
+    """DRF's token exchange, documented."""
