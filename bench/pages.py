@@ -1,4 +1,4 @@
-"""Time the admin pages an operator opens, against an already loaded database.
+"""Time the admin pages and API calls people make, against an already loaded database.
 
 Usage: DATABASE_URL=... python bench/pages.py [MPAN]
 Prints one JSON object: page name -> median milliseconds over 5 requests (after one
@@ -39,6 +39,14 @@ def median_ms(client: Client, url: str) -> float:
     return round(statistics.median(timings), 1)
 
 
+def _fiftieth_page(client: Client) -> str:
+    """The URL of the 50th page of readings, reached by following cursors."""
+    url = "/api/readings/"
+    for _ in range(49):
+        url = client.get(url).json()["next"].replace("http://testserver", "")
+    return url
+
+
 def main() -> None:
     users = get_user_model().objects
     user = users.filter(username="bench").first() or users.create_superuser("bench", "", None)
@@ -54,6 +62,10 @@ def main() -> None:
         ),
         "admin reading page": f"/admin/meter_readings/reading/{reading.pk}/change/",
         "admin flow file list": "/admin/meter_readings/flowfile/",
+        "API readings list": "/api/readings/",
+        "API readings ?mpan=": f"/api/readings/?mpan={mpan}",
+        "API readings ?serial=": f"/api/readings/?serial={reading.meter.serial_number}",
+        "API readings, 50th page by cursor": _fiftieth_page(client),
     }
     print(json.dumps({name: median_ms(client, url) for name, url in pages.items()}))
 

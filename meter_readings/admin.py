@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.forms.models import BaseInlineFormSet
@@ -114,11 +114,14 @@ class ReadingMonthFilter(admin.SimpleListFilter):
     parameter_name = "read_month"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        bounds = Reading.objects.aggregate(first=Min("read_at"), last=Max("read_at"))
-        if bounds["first"] is None:
+        # Two single-ended lookups: SQLite answers MIN and MAX from the index only one
+        # at a time, and scans the table for both in one query.
+        times = Reading.objects.values_list("read_at", flat=True)
+        earliest = times.order_by("read_at").first()
+        if earliest is None:
             return []
-        first = timezone.localtime(bounds["first"])
-        last = timezone.localtime(bounds["last"])
+        first = timezone.localtime(earliest)
+        last = timezone.localtime(times.order_by("-read_at").first())
         months = []
         year, month = last.year, last.month
         while (year, month) >= (first.year, first.month) and len(months) < MONTHS_IN_FILTER:

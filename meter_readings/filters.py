@@ -1,6 +1,7 @@
 """django-filter FilterSets: every filter appears in the OpenAPI schema, and a bad value
 is a 400 that names the parameter."""
 
+from datetime import UTC
 from typing import Any
 
 import django_filters
@@ -19,6 +20,19 @@ sender_validator = RegexValidator(
     "A sender is a participant id (UDMS) or role/participant id (D/UDMS).",
 )
 STATUS_CHOICES = [(value.lower(), label) for value, label in FlowFileStatus.choices]
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time, compared in UTC.
+
+    Python accepts offsets up to 24 hours; PostgreSQL refuses those beyond 15:59, so
+    the value is converted to UTC before it reaches the database.
+    """
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)
 
 
 class StrictFilterSet(django_filters.FilterSet):
@@ -70,12 +84,12 @@ class ReadingFilter(StrictFilterSet):
     bsc_validation_status = django_filters.ChoiceFilter(
         choices=list(codes.BSC_VALIDATION_STATUSES.items()), help_text="J0022."
     )
-    read_after = django_filters.IsoDateTimeFilter(
+    read_after = UtcIsoDateTimeFilter(
         field_name="read_at",
         lookup_expr="gte",
         help_text="Readings at or after this ISO 8601 date-time.",
     )
-    read_before = django_filters.IsoDateTimeFilter(
+    read_before = UtcIsoDateTimeFilter(
         field_name="read_at", lookup_expr="lt", help_text="Readings before this date-time."
     )
     superseded = strict_boolean("is_superseded", "true: only superseded; false: only current.")
@@ -105,10 +119,10 @@ class FlowFileFilter(StrictFilterSet):
         help_text="Sending participant: UDMS or D/UDMS.",
     )
     filename = django_filters.CharFilter(help_text="File name, exact.")
-    received_after = django_filters.IsoDateTimeFilter(
+    received_after = UtcIsoDateTimeFilter(
         field_name="received_at", lookup_expr="gte", help_text="Received at or after."
     )
-    received_before = django_filters.IsoDateTimeFilter(
+    received_before = UtcIsoDateTimeFilter(
         field_name="received_at", lookup_expr="lt", help_text="Received before."
     )
     test_data = strict_boolean("is_test", "true: only test files; false: only live files.")

@@ -62,6 +62,9 @@ NOT_AUTHENTICATED = OpenApiResponse(ErrorSerializer, description="No valid token
 FORBIDDEN = OpenApiResponse(ErrorSerializer, description="The user lacks the permission.")
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such object.")
 INVALID_PAGE = OpenApiResponse(ErrorSerializer, description="Invalid page or cursor.")
+UNSUPPORTED_MEDIA = OpenApiResponse(
+    ErrorSerializer, description="The body's media type is not accepted here, or unreadable."
+)
 LIST_ERRORS = {400: FILTER_ERRORS, 401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: INVALID_PAGE}
 DETAIL_ERRORS = {401: NOT_AUTHENTICATED, 403: FORBIDDEN, 404: NOT_FOUND}
 
@@ -159,6 +162,7 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 ImportSummarySerializer, description="A resend: names the original file."
             ),
             413: OpenApiResponse(ErrorSerializer, description="Larger than the upload limit."),
+            415: UNSUPPORTED_MEDIA,
             500: OpenApiResponse(ErrorSerializer, description="The import failed unexpectedly."),
         },
     )
@@ -305,6 +309,7 @@ EXPORT_RENDERERS = (JSONRenderer, CsvRenderer)
             OpenApiTypes.OBJECT,
             description="Missing or wrong credentials: each field with a list of reasons.",
         ),
+        415: UNSUPPORTED_MEDIA,
     },
 )
 class TokenView(ObtainAuthToken):
