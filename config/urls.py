@@ -4,12 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from config.health import health
+
 admin.site.site_header = "D0010 meter readings"
 admin.site.site_title = "D0010 meter readings"
 admin.site.index_title = "Flow files, meter points and readings"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("health/", health, name="health"),
     path("admin/", admin.site.urls),
     path("api/", include("meter_readings.api.urls")),
 ]

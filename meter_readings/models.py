@@ -14,6 +14,12 @@ from meter_readings.d0010.values import STORED_DECIMAL_PLACES, STORED_INTEGER_DI
 
 
 class FlowFileStatus(models.TextChoices):
+    # Stored and waiting for a worker (background imports only).
+    QUEUED = "QUEUED", "Queued"
+    # Picked up by a worker; progress is in the task's state.
+    STARTED = "STARTED", "Started"
+    # Inside the import's transaction, holding the file's identity: never seen outside
+    # it, except as the claim that makes a concurrent second copy a resend.
     RUNNING = "RUNNING", "Importing"
     IMPORTED = "IMPORTED", "Imported"
     IMPORTED_WITH_ERRORS = "IMPORTED_WITH_ERRORS", "Imported with errors"
@@ -46,6 +52,9 @@ class FlowFile(models.Model):
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resends"
     )
+    # The original bytes of a file imported in the background (kept as evidence).
+    stored_file = models.FileField(upload_to="flow-files/%Y/%m/%d/", blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
 
     # ZHV header.
     file_identifier = models.CharField("file identifier (J1064)", max_length=10, blank=True)

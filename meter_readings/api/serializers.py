@@ -1,8 +1,16 @@
 """Explicit output serializers: what the API promises, field by field."""
 
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from meter_readings.models import FlowFile, ImportFinding, Meter, MeterPoint, Reading
+from meter_readings.models import (
+    FlowFile,
+    FlowFileStatus,
+    ImportFinding,
+    Meter,
+    MeterPoint,
+    Reading,
+)
 
 
 class FlowFileRefSerializer(serializers.ModelSerializer):
@@ -13,6 +21,7 @@ class FlowFileRefSerializer(serializers.ModelSerializer):
 
 class FlowFileSerializer(serializers.ModelSerializer):
     status = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
     sender = serializers.CharField(read_only=True, help_text="role/participant, e.g. D/UDMS")
     duplicate_of = FlowFileRefSerializer(read_only=True, allow_null=True)
 
@@ -22,6 +31,7 @@ class FlowFileSerializer(serializers.ModelSerializer):
             "id",
             "filename",
             "status",
+            "progress",
             "received_at",
             "finished_at",
             "strict",
@@ -55,6 +65,18 @@ class FlowFileSerializer(serializers.ModelSerializer):
 
     def get_status(self, obj: FlowFile) -> str:
         return obj.status.lower()
+
+    @extend_schema_field(
+        inline_serializer("ImportProgress", {"bytes_read": serializers.IntegerField()})
+    )
+    def get_progress(self, obj: FlowFile) -> dict | None:
+        """How far a background import has read, while it runs (else null)."""
+        if obj.status != FlowFileStatus.STARTED or not obj.task_id:
+            return None
+        from celery.result import AsyncResult
+
+        info = AsyncResult(obj.task_id).info
+        return {"bytes_read": info.get("bytes_read", 0)} if isinstance(info, dict) else None
 
 
 class FindingSerializer(serializers.ModelSerializer):

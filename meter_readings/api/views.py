@@ -22,6 +22,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.throttling import ScopedRateThrottle
 from django_filters.rest_framework import DjangoFilterBackend
 
@@ -47,6 +48,7 @@ from meter_readings.export import csv_lines
 from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_dict
 from meter_readings.services import UnableToImportFlowFile, import_flow_file
+from meter_readings.tasks import queue_flow_file_import
 
 # Room for the multipart envelope around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -138,14 +140,31 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         description=(
             "Imports the file through the same service as `manage.py import_d0010`, in one "
             "transaction. `dry_run` reports without storing; `strict` refuses a file with "
-            "any error."
+            "any error; `background` stores the file and queues the import for a Celery "
+            "worker (in-process when no broker is configured)."
         ),
         request={"multipart/form-data": FlowFileUploadSerializer},
         parameters=[
             OpenApiParameter("dry_run", OpenApiTypes.BOOL, description="Store nothing."),
             OpenApiParameter("strict", OpenApiTypes.BOOL, description="Refuse on any error."),
+            OpenApiParameter(
+                "background",
+                OpenApiTypes.BOOL,
+                description="Queue the import for a worker and answer 202 at once.",
+            ),
         ],
         responses={
+            202: OpenApiResponse(
+                inline_serializer(
+                    "QueuedImport",
+                    {
+                        "flow_file_id": serializers.IntegerField(),
+                        "status": serializers.CharField(),
+                        "status_url": serializers.URLField(),
+                    },
+                ),
+                description="Queued: follow status_url (also in Location) for the outcome.",
+            ),
             201: OpenApiResponse(ImportSummarySerializer, description="Imported."),
             200: OpenApiResponse(ImportSummarySerializer, description="Dry run: nothing stored."),
             400: OpenApiResponse(
@@ -180,11 +199,29 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             # Refuse before the body is read.
             return too_large
         dry_run, strict = _query_flag(request, "dry_run"), _query_flag(request, "strict")
+        background = _query_flag(request, "background")
+        if background and dry_run:
+            raise ValidationError({"background": ["A dry run is answered at once."]})
         upload_form = FlowFileUploadSerializer(data=request.data)
         upload_form.is_valid(raise_exception=True)
         upload = upload_form.validated_data["file"]
         if upload.size > limit:
             return too_large
+        if background:
+            flow_file = queue_flow_file_import(
+                upload=upload, filename=upload.name[-255:], strict=strict
+            )
+            flow_file.refresh_from_db()
+            url = reverse("flow-file-detail", args=[flow_file.pk], request=request)
+            return Response(
+                {
+                    "flow_file_id": flow_file.pk,
+                    "status": flow_file.status.lower(),
+                    "status_url": url,
+                },
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Location": url},
+            )
         try:
             report = import_flow_file(
                 stream=upload,

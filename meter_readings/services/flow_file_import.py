@@ -107,6 +107,7 @@ def import_flow_file(
     on_progress: Callable[[int], None] | None = None,
     now: Callable[[], datetime] = timezone.now,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    flow_file: FlowFile | None = None,
 ) -> ImportReport:
     """Import one D0010 file from a seekable binary stream, in one transaction.
 
@@ -116,6 +117,8 @@ def import_flow_file(
     and reported, then rolled back: nothing is recorded. A resend (same sender and file
     identifier, or the same bytes as an accepted file) is recorded as DUPLICATE and
     names the original. ``on_progress`` is called now and then with the bytes read.
+    ``flow_file`` is a record made earlier for this file (a queued background import):
+    it is filled in instead of creating a new one.
 
     Raises ``UnableToImportFlowFile`` if an unexpected failure stops the import; the
     failure is logged, recorded as a FAILED flow file (not in a dry run), and nothing
@@ -130,6 +133,7 @@ def import_flow_file(
         strict=strict,
         dry_run=dry_run,
         now=now,
+        existing=flow_file,
     )
     try:
         with transaction.atomic():
@@ -164,6 +168,7 @@ class _FileContext:
     strict: bool
     dry_run: bool
     now: Callable[[], datetime]
+    existing: FlowFile | None = None
 
 
 class _ImportRun:
@@ -333,15 +338,14 @@ class _ImportRun:
         duplicate_of: FlowFile | None = None,
     ) -> FlowFile:
         context = self.context
-        flow_file = FlowFile(
-            filename=context.filename,
-            size_bytes=context.size_bytes,
-            sha256=context.sha256,
-            status=status,
-            received_at=context.received_at,
-            strict=context.strict,
-            duplicate_of=duplicate_of,
-        )
+        flow_file = context.existing or FlowFile()
+        flow_file.filename = context.filename
+        flow_file.size_bytes = context.size_bytes
+        flow_file.sha256 = context.sha256
+        flow_file.status = status
+        flow_file.received_at = context.received_at
+        flow_file.strict = context.strict
+        flow_file.duplicate_of = duplicate_of
         if status is FlowFileStatus.DUPLICATE:
             flow_file.finished_at = context.now()
         if header is not None:
@@ -387,6 +391,11 @@ def _accepted_flow_file(condition: Q) -> FlowFile | None:
 def _record_failure(context: _FileContext, reason: str) -> int | None:
     """Record a FAILED flow file after the import's transaction was rolled back."""
     try:
+        if context.existing is not None:
+            FlowFile.objects.filter(pk=context.existing.pk).update(
+                status=FlowFileStatus.FAILED, finished_at=context.now(), failure_reason=reason
+            )
+            return context.existing.pk
         return FlowFile.objects.create(
             filename=context.filename,
             size_bytes=context.size_bytes,

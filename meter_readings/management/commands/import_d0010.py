@@ -1,16 +1,19 @@
 """``manage.py import_d0010 PATH...``: import D0010 files through the import service."""
 
 import json
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from meter_readings.d0010 import Finding
+from meter_readings.inbox import Inbox, summarise
 from meter_readings.models import FlowFileStatus
-from meter_readings.reporting import report_as_dict
+from meter_readings.reporting import report_as_dict, report_as_text
 from meter_readings.services import ImportReport, UnableToImportFlowFile, import_flow_file
 
 CLEAN_STATUSES = (FlowFileStatus.IMPORTED, FlowFileStatus.DUPLICATE)
@@ -26,7 +29,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+        parser.add_argument("paths", nargs="*", metavar="PATH", help="files or directories")
+        parser.add_argument(
+            "--watch",
+            metavar="DIR",
+            help="watch an inbox folder: import each complete file once, then move it to "
+            "DIR/processed or DIR/rejected with a report",
+        )
+        parser.add_argument(
+            "--interval", type=float, default=5.0, help="seconds between looks (--watch)"
+        )
+        parser.add_argument(
+            "--settle",
+            type=float,
+            default=5.0,
+            help="a file unchanged this long is complete (--watch)",
+        )
+        parser.add_argument("--once", action="store_true", help="with --watch: one pass, then stop")
         parser.add_argument(
             "--dry-run",
             action="store_true",
@@ -46,6 +65,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["watch"]:
+            if options["paths"]:
+                raise CommandError("give PATHs or --watch DIR, not both", returncode=EXIT_USAGE)
+            self._watch(options)
+            return
+        if not options["paths"]:
+            raise CommandError("give at least one PATH (or --watch DIR)", returncode=EXIT_USAGE)
         files = expand_paths(options["paths"])
         as_json = options["format"] == "json"
         show_progress = not as_json and not options["no_progress"] and sys.stderr.isatty()
@@ -75,6 +101,22 @@ class Command(BaseCommand):
             raise CommandError(
                 "some files were rejected or had errors (see above)", returncode=EXIT_PROBLEMS
             )
+
+    def _watch(self, options: dict[str, Any]) -> None:
+        """Poll the inbox until stopped (SIGINT/SIGTERM end it after the current file)."""
+        directory = Path(options["watch"])
+        if not directory.is_dir():
+            raise CommandError(f"{directory}: not a directory", returncode=EXIT_USAGE)
+        inbox = Inbox(directory=directory, settle_seconds=options["settle"])
+        stopping = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stopping.set())
+        if not options["once"]:
+            self.stdout.write(f"Watching {directory} every {options['interval']:g} s")
+        while True:
+            inbox.poll(now=time.time, on_outcome=lambda o: self.stdout.write(summarise(o)))
+            if options["once"] or stopping.wait(options["interval"]):
+                break
 
     def _import_one(
         self, path: Path, *, strict: bool, dry_run: bool, show_progress: bool
@@ -130,44 +172,6 @@ def expand_paths(raw_paths: list[str]) -> list[Path]:
     if problems:
         raise CommandError("; ".join(problems), returncode=EXIT_USAGE)
     return files
-
-
-def report_as_text(path: str, report: ImportReport) -> str:
-    """One summary line for the file, then each finding as ``FILE:LINE: CODE message``."""
-    would = "would be " if report.dry_run else ""
-    counts = f"{report.error_count} error(s), {report.warning_count} warning(s)"
-    if report.status == FlowFileStatus.DUPLICATE:
-        original = report.duplicate_of
-        assert original is not None
-        summary = (
-            f"{path}: duplicate: resend of flow file #{original.id} {original.filename!r} "
-            f"received {timezone.localtime(original.received_at):%Y-%m-%d %H:%M}; "
-            f"nothing {would}stored"
-        )
-    elif report.status == FlowFileStatus.REJECTED:
-        reason = f": {report.errors[0].message}" if report.errors else ""
-        summary = f"{path}: {would}rejected{reason}; no readings {would}stored; {counts}"
-    else:
-        label = "imported" if report.status == FlowFileStatus.IMPORTED else "imported with errors"
-        summary = (
-            f"{path}: {would}{label}: {report.readings_imported} of "
-            f"{report.readings_in_file} readings {would}stored "
-            f"({report.readings_duplicate} already held, {report.readings_superseding} "
-            f"superseding earlier values); {counts}"
-        )
-    if report.is_test:
-        summary += "; TEST DATA"
-    lines = [summary]
-    lines.extend(finding_as_text(path, finding) for finding in report.findings)
-    if report.findings_not_shown:
-        lines.append(f"{path}: ... {report.findings_not_shown} more finding(s) stored")
-    return "\n".join(lines)
-
-
-def finding_as_text(path: str, finding: Finding) -> str:
-    line = finding.line_number if finding.line_number is not None else "-"
-    field = f" [{finding.field}]" if finding.field else ""
-    return f"{path}:{line}: {finding.code} {finding.message}{field}"
 
 
 def report_as_json(path: str, report: ImportReport) -> dict[str, Any]:

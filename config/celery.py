@@ -1,0 +1,11 @@
+"""The Celery application: background imports across as many workers as needed."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("d0010")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
