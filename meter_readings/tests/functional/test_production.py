@@ -1,0 +1,173 @@
+"""The production path: deploy checks, health, logs, deployment scripts."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+from config.logging import JsonFormatter
+
+ROOT = Path(settings.BASE_DIR)
+PRODUCTION_ENVIRONMENT = {
+    "DJANGO_SECRET_KEY": "k" * 20 + "production-secret-not-real-" + "x" * 30,
+    "DJANGO_DEBUG": "false",
+    "DJANGO_ALLOWED_HOSTS": "d0010.example.co.uk",
+    "DJANGO_SECURE_SSL_REDIRECT": "true",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    "DJANGO_BEHIND_TLS_PROXY": "true",
+    "DJANGO_STATIC_MANIFEST": "true",
+}
+
+
+class TestDeployCheck:
+    def test_check_deploy_reports_nothing_under_production_settings(self, tmp_path):
+        env = {**os.environ, **PRODUCTION_ENVIRONMENT, "DJANGO_STATIC_ROOT": str(tmp_path)}
+
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "System check identified no issues (0 silenced)." in result.stdout
+
+    def test_debug_is_off_unless_set(self):
+        env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
+
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
+                " 'config.settings'); django.setup(); from django.conf import settings;"
+                " print(settings.DEBUG)",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert result.stdout.strip() == "False", result.stderr
+
+    def test_a_missing_secret_key_is_refused_with_a_clear_message(self, tmp_path):
+        # Set but empty: python-dotenv never overrides a variable that is already set,
+        # so the project's .env cannot fill it in.
+        env = {**os.environ, "DJANGO_SECRET_KEY": ""}
+
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert result.returncode != 0
+        assert "DJANGO_SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.django_db
+class TestHealth:
+    def test_it_answers_ok_when_the_database_answers(self, client):
+        response = client.get("/health/")
+
+        assert response.status_code == 200
+        assert response.json() == {
+            "status": "ok",
+            "database": "ok",
+            "broker": "not configured",
+        }
+
+    def test_it_answers_503_when_the_broker_does_not(self, client, settings, monkeypatch):
+        settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+        monkeypatch.setitem(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+
+        response = client.get("/health/")
+
+        assert response.status_code == 503
+        assert response.json()["broker"] == "unavailable"
+
+    def test_it_answers_503_when_the_database_does_not(self, client, monkeypatch):
+        from django.db import connection
+
+        def refuse(*args, **kwargs):
+            raise RuntimeError("database gone")
+
+        monkeypatch.setattr(connection, "cursor", refuse)
+
+        response = client.get("/health/")
+
+        assert response.status_code == 503
+        assert response.json()["database"] == "unavailable"
+
+
+class TestJsonLogs:
+    def test_a_record_becomes_one_json_object_with_its_extras(self):
+        record = logging.makeLogRecord(
+            {
+                "name": "meter_readings",
+                "levelname": "INFO",
+                "msg": "imported %s",
+                "args": ("a.uff",),
+                "flow_file_id": 7,
+            }
+        )
+
+        entry = json.loads(JsonFormatter().format(record))
+
+        assert entry["message"] == "imported a.uff"
+        assert (entry["level"], entry["logger"], entry["flow_file_id"]) == (
+            "INFO",
+            "meter_readings",
+            7,
+        )
+        assert entry["time"].endswith("+00:00")
+
+    def test_exceptions_are_kept(self):
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            record = logging.makeLogRecord({"msg": "failed", "exc_info": sys.exc_info()})
+
+        assert "ValueError: boom" in json.loads(JsonFormatter().format(record))["exception"]
+
+
+class TestDeploymentScripts:
+    SCRIPTS = sorted((ROOT / "deployment_scripts").glob("*.sh"))
+
+    def test_every_script_parses(self):
+        assert len(self.SCRIPTS) >= 6
+        for script in self.SCRIPTS:
+            result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+            assert result.returncode == 0, f"{script.name}: {result.stderr}"
+
+    def test_every_runnable_script_stops_at_the_first_failure(self):
+        for script in self.SCRIPTS:
+            if script.name != "config.sh":
+                assert "set -euo pipefail" in script.read_text() or "set -u" in script.read_text()
+
+    def test_the_units_run_the_web_the_worker_and_the_inbox(self):
+        units = {
+            path.name: path.read_text()
+            for path in (ROOT / "deployment_scripts" / "systemd").iterdir()
+        }
+
+        assert "gunicorn config.wsgi:application" in units["d0010-web.service"]
+        assert "celery -A config worker" in units["d0010-worker.service"]
+        assert "import_d0010 --watch" in units["d0010-inbox.service"]
+        assert all("EnvironmentFile=@ENV_FILE@" in text for text in units.values())
