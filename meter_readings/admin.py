@@ -199,7 +199,18 @@ class FlowFileAdmin(ReadOnlyAdmin):
     list_select_related = ("duplicate_of",)
     inlines = (ImportFindingInline,)
     fieldsets = (
-        (None, {"fields": ("filename", "status", "duplicate_of_link", "readings_link")}),
+        (
+            None,
+            {
+                "fields": (
+                    "filename",
+                    "status",
+                    "background_progress",
+                    "duplicate_of_link",
+                    "readings_link",
+                )
+            },
+        ),
         (
             "Import",
             {
@@ -253,6 +264,16 @@ class FlowFileAdmin(ReadOnlyAdmin):
     @admin.display(description="sender", ordering="from_participant_id")
     def sender(self, obj: FlowFile) -> str:
         return obj.sender
+
+    @admin.display(description="progress")
+    def background_progress(self, obj: FlowFile) -> str:
+        progress = selectors.background_progress(obj)
+        if progress is None:
+            return "-"
+        return (
+            f"{progress['readings_stored']:,} readings stored, "
+            f"{progress['bytes_read']:,} of {progress['bytes_total']:,} bytes read"
+        )
 
     @admin.display(description="duplicate of")
     def duplicate_of_link(self, obj: FlowFile) -> str:

@@ -2,7 +2,14 @@
 
 from django.db.models import QuerySet
 
-from meter_readings.models import FlowFile, ImportFinding, Meter, MeterPoint, Reading
+from meter_readings.models import (
+    FlowFile,
+    FlowFileStatus,
+    ImportFinding,
+    Meter,
+    MeterPoint,
+    Reading,
+)
 
 
 def readings() -> QuerySet[Reading]:
@@ -42,3 +49,23 @@ def meter_ids_for_serial(serial_number: str) -> list[int]:
 
 def flow_file_ids_named(filename: str) -> list[int]:
     return list(FlowFile.objects.filter(filename=filename).values_list("pk", flat=True))
+
+
+def background_progress(flow_file: FlowFile) -> dict | None:
+    """Bytes read and readings stored so far by a running background import, else None.
+
+    Read from the Celery task's state (the import's own transaction is not visible
+    until it commits).
+    """
+    if flow_file.status != FlowFileStatus.STARTED or not flow_file.task_id:
+        return None
+    from celery.result import AsyncResult
+
+    info = AsyncResult(flow_file.task_id).info
+    if not isinstance(info, dict):
+        return None
+    return {
+        "bytes_read": info.get("bytes_read", 0),
+        "bytes_total": info.get("bytes_total", flow_file.size_bytes),
+        "readings_stored": info.get("readings_stored", 0),
+    }

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from meter_readings.models import FlowFile, FlowFileStatus
 
+from meter_readings.services import ImportProgress
 from meter_readings.services.background import run_queued_import
 from meter_readings.services.flow_file_import import UnableToImportFlowFile
 
@@ -28,8 +29,15 @@ from meter_readings.services.flow_file_import import UnableToImportFlowFile
 def import_queued_flow_file(self, flow_file_id: int) -> str:
     """Import a queued flow file; returns its final status (lower case)."""
 
-    def progress(bytes_read: int) -> None:
-        self.update_state(state="PROGRESS", meta={"bytes_read": bytes_read})
+    def progress(done: ImportProgress) -> None:
+        self.update_state(
+            state="PROGRESS",
+            meta={
+                "bytes_read": done.bytes_read,
+                "bytes_total": done.bytes_total,
+                "readings_stored": done.readings_stored,
+            },
+        )
 
     try:
         report = run_queued_import(

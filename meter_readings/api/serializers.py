@@ -3,9 +3,9 @@
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from meter_readings.selectors import background_progress
 from meter_readings.models import (
     FlowFile,
-    FlowFileStatus,
     ImportFinding,
     Meter,
     MeterPoint,
@@ -67,16 +67,19 @@ class FlowFileSerializer(serializers.ModelSerializer):
         return obj.status.lower()
 
     @extend_schema_field(
-        inline_serializer("ImportProgress", {"bytes_read": serializers.IntegerField()})
+        inline_serializer(
+            "ImportProgress",
+            {
+                "bytes_read": serializers.IntegerField(),
+                "bytes_total": serializers.IntegerField(),
+                "readings_stored": serializers.IntegerField(),
+            },
+            allow_null=True,
+        )
     )
     def get_progress(self, obj: FlowFile) -> dict | None:
-        """How far a background import has read, while it runs (else null)."""
-        if obj.status != FlowFileStatus.STARTED or not obj.task_id:
-            return None
-        from celery.result import AsyncResult
-
-        info = AsyncResult(obj.task_id).info
-        return {"bytes_read": info.get("bytes_read", 0)} if isinstance(info, dict) else None
+        """How far a background import has got, while it runs (else null)."""
+        return background_progress(obj)
 
 
 class FindingSerializer(serializers.ModelSerializer):

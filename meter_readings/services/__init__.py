@@ -2,9 +2,16 @@
 
 from meter_readings.services.flow_file_import import (
     FlowFileRef,
+    ImportProgress,
     ImportReport,
     UnableToImportFlowFile,
     import_flow_file,
 )
 
-__all__ = ["FlowFileRef", "ImportReport", "UnableToImportFlowFile", "import_flow_file"]
+__all__ = [
+    "FlowFileRef",
+    "ImportProgress",
+    "ImportReport",
+    "UnableToImportFlowFile",
+    "import_flow_file",
+]

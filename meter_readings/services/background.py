@@ -4,7 +4,11 @@ import logging
 from collections.abc import Callable
 
 from meter_readings.models import FlowFile, FlowFileStatus
-from meter_readings.services.flow_file_import import ImportReport, import_flow_file
+from meter_readings.services.flow_file_import import (
+    ImportProgress,
+    ImportReport,
+    import_flow_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +21,7 @@ class FlowFileNotRunnable(Exception):
 
 
 def run_queued_import(
-    *, flow_file_id: int, on_progress: Callable[[int], None] | None = None
+    *, flow_file_id: int, on_progress: Callable[[ImportProgress], None] | None = None
 ) -> ImportReport | None:
     """Import a queued flow file from its stored original; safe to run again.
 

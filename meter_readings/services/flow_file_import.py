@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,6 +31,9 @@ from meter_readings.models import (
     FlowFile,
     FlowFileStatus,
     ImportFinding,
+    Meter,
+    MeterPoint,
+    Reading,
 )
 from meter_readings.services.batch_writer import DEFAULT_BATCH_SIZE, BatchWriter
 
@@ -40,6 +43,9 @@ logger = logging.getLogger(__name__)
 MAX_REPORTED_FINDINGS = 1000
 FINDING_BATCH_SIZE = 1000
 PROGRESS_EVERY_EVENTS = 5000
+# After a bulk load this large, PostgreSQL's planner needs fresh statistics at once:
+# before autovacuum gets to it, a lookup by meter can be planned as a scan of the table.
+ANALYZE_AFTER_READINGS = 50_000
 HASH_CHUNK_BYTES = 1024 * 1024
 
 
@@ -55,6 +61,15 @@ class UnableToImportFlowFile(Exception):
         self.filename = filename
         self.reason = reason
         self.flow_file_id = flow_file_id
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """How far an import has got: bytes read of the file, readings stored so far."""
+
+    bytes_read: int
+    bytes_total: int
+    readings_stored: int
 
 
 @dataclass(frozen=True)
@@ -104,7 +119,7 @@ def import_flow_file(
     received_at: datetime,
     strict: bool = False,
     dry_run: bool = False,
-    on_progress: Callable[[int], None] | None = None,
+    on_progress: Callable[[ImportProgress], None] | None = None,
     now: Callable[[], datetime] = timezone.now,
     batch_size: int = DEFAULT_BATCH_SIZE,
     flow_file: FlowFile | None = None,
@@ -116,7 +131,8 @@ def import_flow_file(
     REJECTED and none of its readings are stored. With ``dry_run`` everything is done
     and reported, then rolled back: nothing is recorded. A resend (same sender and file
     identifier, or the same bytes as an accepted file) is recorded as DUPLICATE and
-    names the original. ``on_progress`` is called now and then with the bytes read.
+    names the original. ``on_progress`` is called now and then with an
+    ``ImportProgress`` (bytes read, readings stored so far).
     ``flow_file`` is a record made earlier for this file (a queued background import):
     it is filled in instead of creating a new one.
 
@@ -149,6 +165,8 @@ def import_flow_file(
             if dry_run:
                 transaction.set_rollback(True)
                 report.flow_file_id = None
+        if not dry_run and report.readings_imported >= ANALYZE_AFTER_READINGS:
+            _refresh_planner_statistics()
         return report
     except Exception as failure:
         logger.exception("Import of %s failed", filename)
@@ -193,7 +211,7 @@ class _ImportRun:
         )
         self._unsaved_findings: list[Finding] = []
 
-    def execute(self, on_progress: Callable[[int], None] | None) -> ImportReport:
+    def execute(self, on_progress: Callable[[ImportProgress], None] | None) -> ImportReport:
         summary = ParseSummary()
         for count, event in enumerate(parse_stream(self.stream), start=1):
             if isinstance(event, RegisterReading):
@@ -225,12 +243,18 @@ class _ImportRun:
             elif isinstance(event, ParseSummary):
                 summary = event
             if on_progress is not None and count % PROGRESS_EVERY_EVENTS == 0:
-                on_progress(self.stream.tell())
+                on_progress(self._progress(self.stream.tell()))
         if self.writer is not None:
             self.writer.flush()
         if on_progress is not None:
-            on_progress(self.context.size_bytes)
+            on_progress(self._progress(self.context.size_bytes))
         return self._finish(summary)
+
+    def _progress(self, bytes_read: int) -> ImportProgress:
+        stored = self.writer.counts.readings_imported if self.writer is not None else 0
+        return ImportProgress(
+            bytes_read=bytes_read, bytes_total=self.context.size_bytes, readings_stored=stored
+        )
 
     def _start(self, header: FileHeader) -> FlowFile | None:
         """Claim the sender + file identifier; returns the original if we lost a race."""
@@ -361,6 +385,17 @@ class _ImportRun:
             self.report.is_test = header.is_test
         flow_file.save()
         return flow_file
+
+
+def _refresh_planner_statistics() -> None:
+    """ANALYZE the tables a large import grew (PostgreSQL; a sampled, quick pass)."""
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(
+        connection.ops.quote_name(model._meta.db_table) for model in (Reading, Meter, MeterPoint)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {tables}")
 
 
 def _fingerprint(stream: BinaryIO) -> tuple[int, str]:

@@ -14,7 +14,12 @@ from django.utils import timezone
 from meter_readings.inbox import Inbox, summarise
 from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_dict, report_as_text
-from meter_readings.services import ImportReport, UnableToImportFlowFile, import_flow_file
+from meter_readings.services import (
+    ImportProgress,
+    ImportReport,
+    UnableToImportFlowFile,
+    import_flow_file,
+)
 
 CLEAN_STATUSES = (FlowFileStatus.IMPORTED, FlowFileStatus.DUPLICATE)
 EXIT_PROBLEMS = 1
@@ -196,8 +201,9 @@ def _progress_bar(path: Path, enabled: bool) -> Any:
     from tqdm import tqdm
 
     class _Bar(tqdm):
-        def update_to(self, done: int) -> None:
-            self.update(done - self.n)
+        def update_to(self, done: ImportProgress) -> None:
+            self.update(done.bytes_read - self.n)
+            self.set_postfix(readings=done.readings_stored, refresh=False)
 
     return _Bar(
         total=path.stat().st_size,

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from meter_readings.models import FlowFile, FlowFileStatus, Reading
+from meter_readings.services import ImportProgress
 from meter_readings.tests.d0010_files import MPAN_B, d0010_bytes, simple_groups
 
 pytestmark = pytest.mark.django_db
@@ -251,8 +252,9 @@ class TestProgressBar:
 
         path = Path(flow("good.uff", d0010_bytes(simple_groups())))
         bar = _progress_bar(path, enabled=True)
-        bar.update_to(10)
-        bar.update_to(path.stat().st_size)
+        size = path.stat().st_size
+        bar.update_to(ImportProgress(bytes_read=10, bytes_total=size, readings_stored=0))
+        bar.update_to(ImportProgress(bytes_read=size, bytes_total=size, readings_stored=1))
 
         assert (bar.n, bar.total) == (path.stat().st_size, path.stat().st_size)
         bar.close()

@@ -377,11 +377,44 @@ class TestFailures:
         assert FlowFile.objects.count() == 0
 
 
+class TestPlannerStatistics:
+    def test_a_large_import_refreshes_postgresql_statistics(self, monkeypatch):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        monkeypatch.setattr(flow_file_import, "ANALYZE_AFTER_READINGS", 1)
+
+        with CaptureQueriesContext(connection) as queries:
+            run_import(d0010_bytes(simple_groups()))
+
+        analyzed = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
+        assert len(analyzed) == (1 if connection.vendor == "postgresql" else 0)
+
+    def test_a_small_import_does_not(self):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            run_import(d0010_bytes(simple_groups()))
+
+        assert not any(q["sql"].startswith("ANALYZE") for q in queries)
+
+
 class TestProgress:
-    def test_it_reports_progress_up_to_the_file_size(self):
-        data = d0010_bytes(simple_groups())
-        seen: list[int] = []
+    def test_it_reports_bytes_and_readings_so_far_up_to_the_end(self, monkeypatch):
+        monkeypatch.setattr(flow_file_import, "PROGRESS_EVERY_EVENTS", 10)
+        groups = [f"026|{MPAN_A}|V|", "028|M1|C|"]
+        groups += [reading_line("01", when=f"202602{day:02d}000000") for day in range(1, 29)]
+        data = d0010_bytes(groups)
+        seen = []
 
-        run_import(data, on_progress=seen.append)
+        run_import(data, on_progress=seen.append, batch_size=5)
 
-        assert seen[-1] == len(data)
+        assert len(seen) > 2
+        assert [p.bytes_read for p in seen] == sorted(p.bytes_read for p in seen)
+        assert 0 < seen[1].readings_stored < 28
+        assert (seen[-1].bytes_read, seen[-1].bytes_total, seen[-1].readings_stored) == (
+            len(data),
+            len(data),
+            28,
+        )
