@@ -10,7 +10,7 @@ POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/d0010
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test setup lint test-sqlite test-postgres serve services clean bench
+.PHONY: demo test setup lint test-sqlite test-postgres serve services browser clean bench
 
 demo: setup ## Set up, migrate, import sample_data/, create the admin account, serve
 	$(PY) manage.py migrate --no-input -v0
@@ -19,7 +19,7 @@ demo: setup ## Set up, migrate, import sample_data/, create the admin account, s
 	@echo "Serving on http://$(HOST):$(PORT)/admin/ (Ctrl-C to stop)"
 	DJANGO_SECURE_COOKIES=false $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: setup lint test-sqlite test-postgres ## Set up and run every check and test
+test: setup browser lint test-sqlite test-postgres ## Set up and run every check and test
 
 setup: $(VENV)/.installed .env
 
@@ -56,6 +56,10 @@ test-postgres: setup services
 
 services:
 	@bash deployment_scripts/ensure_local_services.sh
+
+# Debian's Chromium and ChromeDriver for the browser tests (installed when missing).
+browser:
+	@bash deployment_scripts/ensure_browser.sh
 
 clean:
 	rm -rf $(VENV) .coverage htmlcov .pytest_cache .hypothesis

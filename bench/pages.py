@@ -62,6 +62,11 @@ def main() -> None:
         ),
         "admin reading page": f"/admin/meter_readings/reading/{reading.pk}/change/",
         "admin flow file list": "/admin/meter_readings/flowfile/",
+        "dashboard (admin index)": "/admin/",
+        "meter point page (charts)": (
+            f"/admin/meter_readings/meterpoint/{reading.meter.meter_point_id}/history/"
+        ),
+        "import page": "/admin/meter_readings/flowfile/import/",
         "API readings list": "/api/readings/",
         "API readings ?mpan=": f"/api/readings/?mpan={mpan}",
         "API readings ?serial=": f"/api/readings/?serial={reading.meter.serial_number}",

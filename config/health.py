@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from config.celery import app as celery_app
+
 logger = logging.getLogger(__name__)
 BROKER_TIMEOUT_SECONDS = 2
 
@@ -33,10 +35,8 @@ def _database() -> str:
 def _broker() -> str:
     if not settings.CELERY_BROKER_URL:
         return "not configured"
-    from config.celery import app
-
     try:
-        with app.connection_for_write() as broker:
+        with celery_app.connection_for_write() as broker:
             broker.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
         return "ok"
     except Exception:

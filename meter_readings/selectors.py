@@ -1,5 +1,7 @@
 """Read queries shared by the admin, the API and the export command."""
 
+from datetime import timedelta
+
 from django.db.models import QuerySet
 
 from meter_readings.models import (
@@ -69,3 +71,70 @@ def background_progress(flow_file: FlowFile) -> dict | None:
         "bytes_total": info.get("bytes_total", flow_file.size_bytes),
         "readings_stored": info.get("readings_stored", 0),
     }
+
+
+def dashboard_summary(*, days: int = 90, latest: int = 10) -> dict:
+    """Totals, latest imports, findings by code and readings imported per day.
+
+    Every figure is one aggregate query; the per-day series comes from the flow files
+    (a few thousand rows), not from the reading table.
+    """
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(days=days)
+    per_day = (
+        FlowFile.objects.filter(received_at__gte=since, readings_imported__gt=0)
+        .annotate(day=TruncDate("received_at"))
+        .values("day")
+        .annotate(readings=Sum("readings_imported"))
+        .order_by("day")
+    )
+    return {
+        "files_by_status": list(
+            FlowFile.objects.values("status").annotate(count=Count("pk")).order_by("status")
+        ),
+        "meter_points": MeterPoint.objects.count(),
+        "meters": Meter.objects.count(),
+        "readings": Reading.objects.count(),
+        "latest_files": list(FlowFile.objects.order_by("-pk")[:latest]),
+        "findings_by_code": list(
+            ImportFinding.objects.values("code", "severity")
+            .annotate(count=Count("pk"))
+            .order_by("-count", "code")[:15]
+        ),
+        "readings_per_day": [
+            {"day": row["day"].isoformat(), "readings": row["readings"]} for row in per_day
+        ],
+    }
+
+
+def meter_point_history(meter_point: MeterPoint, *, per_register: int = 400) -> list[dict]:
+    """For each meter and register: its latest readings in time order, each with the
+    consumption since the previous current reading, its flags and its source file."""
+    from itertools import groupby
+
+    meters = []
+    for meter in meter_point.meters.order_by("serial_number", "pk"):
+        rows = list(
+            Reading.objects.filter(meter=meter)
+            .select_related("flow_file")
+            .order_by("register_id", "-read_at", "-pk")
+        )
+        registers = []
+        for register_id, readings in groupby(rows, key=lambda reading: reading.register_id):
+            latest = list(readings)[:per_register]
+            latest.reverse()
+            previous_value = None
+            points = []
+            for reading in latest:
+                consumption = None
+                if not reading.is_superseded:
+                    if previous_value is not None:
+                        consumption = reading.value - previous_value
+                    previous_value = reading.value
+                points.append({"reading": reading, "consumption": consumption})
+            registers.append({"register_id": register_id, "points": points})
+        meters.append({"meter": meter, "registers": registers})
+    return meters

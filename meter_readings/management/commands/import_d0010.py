@@ -8,12 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from meter_readings.inbox import Inbox, summarise
 from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_dict, report_as_text
+from meter_readings.tasks import queue_flow_file_import
 from meter_readings.services import (
     ImportProgress,
     ImportReport,
@@ -68,6 +70,12 @@ class Command(BaseCommand):
             help="text (default) or json: one JSON object per file, per line",
         )
         parser.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="queue each file for a Celery worker instead of importing it here "
+            "(runs here anyway when no broker is configured)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["watch"]:
@@ -78,6 +86,11 @@ class Command(BaseCommand):
         if not options["paths"]:
             raise CommandError("give at least one PATH (or --watch DIR)", returncode=EXIT_USAGE)
         files = expand_paths(options["paths"])
+        if options["background"]:
+            if options["dry_run"]:
+                raise CommandError("a dry run is answered at once", returncode=EXIT_USAGE)
+            self._queue(files, strict=options["strict"])
+            return
         as_json = options["format"] == "json"
         show_progress = not as_json and not options["no_progress"] and sys.stderr.isatty()
         all_clean = True
@@ -105,6 +118,18 @@ class Command(BaseCommand):
         if not all_clean:
             raise CommandError(
                 "some files were rejected or had errors (see above)", returncode=EXIT_PROBLEMS
+            )
+
+    def _queue(self, files: list[Path], *, strict: bool) -> None:
+        """Store each file and queue it; print where to follow it."""
+        for path in files:
+            with path.open("rb") as stream:
+                flow_file = queue_flow_file_import(
+                    upload=File(stream, name=path.name), filename=path.name, strict=strict
+                )
+            flow_file.refresh_from_db()
+            self.stdout.write(
+                f"{path}: {flow_file.get_status_display().lower()} as flow file #{flow_file.pk}"
             )
 
     def _watch(self, options: dict[str, Any]) -> None:

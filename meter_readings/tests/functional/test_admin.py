@@ -106,7 +106,7 @@ class TestReadingSearch:
         assert "?read_month=2026-03" not in response.text
 
     def test_counts_stop_at_the_cap(self, staff_client, imported, monkeypatch):
-        from meter_readings import admin as console
+        from meter_readings.admin import model_admins as console
 
         monkeypatch.setattr(console, "COUNT_CAP", 1)
 

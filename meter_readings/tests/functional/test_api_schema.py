@@ -43,7 +43,6 @@ def token(db, monkeypatch, connections_kept_open) -> str:
 @schema.parametrize()
 @settings(
     max_examples=30,
-    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 def test_the_api_honours_its_schema(case, token):

@@ -8,12 +8,9 @@ import time
 
 import pytest
 from django.conf import settings
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-from config.celery import app as celery_app
 from meter_readings.models import FlowFile, FlowFileStatus, Reading
-from meter_readings.tasks import queue_flow_file_import
 from meter_readings.tests.d0010_files import MPAN_B, MPAN_C, d0010_bytes, simple_groups
 
 BROKER = "redis://127.0.0.1:6379/15"
@@ -39,17 +36,22 @@ pytestmark = [
 
 
 @pytest.fixture
-def worker(tmp_path, settings):
+def environment(tmp_path, settings):
+    """What a worker and an operator's shell share: the test database and the broker."""
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
     settings.MEDIA_ROOT = tmp_path
-    environment = {
+    return {
         **os.environ,
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
         "CELERY_BROKER_URL": BROKER,
         "DJANGO_MEDIA_ROOT": str(tmp_path),
     }
+
+
+@pytest.fixture
+def worker(environment):
     process = subprocess.Popen(
         [
             sys.executable,
@@ -69,21 +71,26 @@ def worker(tmp_path, settings):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    previous = {
-        key: celery_app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")
-    }
-    celery_app.conf.update(broker_url=BROKER, result_backend=BROKER, task_always_eager=False)
     try:
         yield process
     finally:
-        celery_app.conf.update(
-            broker_url=previous["broker_url"],
-            result_backend=previous["result_backend"],
-            task_always_eager=previous["task_always_eager"],
-        )
         process.terminate()
         output, _ = process.communicate(timeout=30)
         print(output[-3000:])
+
+
+def queue_from_the_command_line(environment: dict, *paths) -> str:
+    # A fresh process, as an operator would: queue the files through the broker.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "import_d0010", "--background", *map(str, paths)],
+        cwd=settings.BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
 
 
 def wait_until_finished(flow_file: FlowFile, seconds: float = 90) -> FlowFile:
@@ -96,26 +103,18 @@ def wait_until_finished(flow_file: FlowFile, seconds: float = 90) -> FlowFile:
     raise AssertionError(f"still {flow_file.status} after {seconds} s")
 
 
-def test_a_worker_imports_queued_files_and_reports_progress_states(worker):
-    first = queue_flow_file_import(
-        upload=SimpleUploadedFile("one.uff", d0010_bytes(simple_groups(), file_id="0000000001")),
-        filename="one.uff",
-    )
-    second = queue_flow_file_import(
-        upload=SimpleUploadedFile(
-            "two.uff",
-            d0010_bytes(simple_groups(MPAN_B) + simple_groups(MPAN_C), file_id="0000000002"),
-        ),
-        filename="two.uff",
-    )
-    assert FlowFile.objects.get(pk=first.pk).status in (
-        FlowFileStatus.QUEUED,
-        FlowFileStatus.STARTED,
-        FlowFileStatus.IMPORTED,
+def test_a_worker_imports_files_queued_from_another_process(worker, environment, tmp_path):
+    one, two = tmp_path / "one.uff", tmp_path / "two.uff"
+    one.write_bytes(d0010_bytes(simple_groups(), file_id="0000000001"))
+    two.write_bytes(
+        d0010_bytes(simple_groups(MPAN_B) + simple_groups(MPAN_C), file_id="0000000002")
     )
 
-    first, second = wait_until_finished(first), wait_until_finished(second)
+    output = queue_from_the_command_line(environment, one, two)
 
+    assert "one.uff: queued as flow file #" in output
+    first = wait_until_finished(FlowFile.objects.get(filename="one.uff"))
+    second = wait_until_finished(FlowFile.objects.get(filename="two.uff"))
     assert (first.status, second.status) == (FlowFileStatus.IMPORTED, FlowFileStatus.IMPORTED)
     assert (first.readings_imported, second.readings_imported) == (1, 2)
     assert first.task_id and second.task_id

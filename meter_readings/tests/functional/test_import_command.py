@@ -263,3 +263,25 @@ class TestProgressBar:
         from meter_readings.management.commands.import_d0010 import _progress_bar
 
         assert _progress_bar(Path(flow("good.uff", b"")), enabled=False) is None
+
+
+class TestBackground:
+    def test_background_queues_each_file_and_says_where_to_follow_it(
+        self, flow, settings, tmp_path, django_capture_on_commit_callbacks
+    ):
+        settings.MEDIA_ROOT = tmp_path / "media"
+        path = flow("a.uff", d0010_bytes(simple_groups()))
+
+        with django_capture_on_commit_callbacks(execute=True):
+            output, status = run_command(path, "--background")
+
+        flow_file = FlowFile.objects.get()
+        assert status == 0
+        assert output == f"{path}: queued as flow file #{flow_file.pk}\n"
+        assert flow_file.status == FlowFileStatus.IMPORTED  # no broker: ran in-process
+
+    def test_a_dry_run_cannot_be_queued(self, flow):
+        with pytest.raises(CommandError) as raised:
+            call_command("import_d0010", flow("a.uff", b""), "--background", "--dry-run")
+
+        assert raised.value.returncode == 2

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from config.celery import app as celery_app
 from config.logging import JsonFormatter
 
 ROOT = Path(settings.BASE_DIR)
@@ -94,8 +93,17 @@ class TestHealth:
         }
 
     def test_it_answers_503_when_the_broker_does_not(self, client, settings, monkeypatch):
+        from celery import Celery
+
+        import config.health
+
         settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-        monkeypatch.setitem(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+        # A throwaway app: the project's own must not keep a dead broker's connections.
+        monkeypatch.setattr(
+            config.health,
+            "celery_app",
+            Celery(broker="redis://127.0.0.1:1/0", set_as_current=False),
+        )
 
         response = client.get("/health/")
 

@@ -647,7 +647,7 @@ class TestNeverRaises:
         assert summary.readings_parsed == len(readings)
         assert summary.reading_lines >= len(readings)
 
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=100)
     @given(
         st.lists(
             st.tuples(

@@ -13,11 +13,12 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from meter_readings import selectors
+from meter_readings.admin import pages
 from meter_readings.d0010.mpan import DISTRIBUTORS, is_well_formed_core
 from meter_readings.models import (
     FlowFile,
@@ -73,6 +74,12 @@ def admin_link(obj: Any, text: str | None = None) -> str:
     meta = obj._meta
     url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, text if text is not None else str(obj))
+
+
+def history_link(meter_point: MeterPoint, text: str) -> str:
+    """An HTML link to a meter point's history page (charts and every reading)."""
+    url = reverse("admin:meter_readings_meterpoint_history", args=[meter_point.pk])
+    return format_html('<a href="{}">{}</a>', url, text)
 
 
 def changelist_link(model: type, text: str, **filters: Any) -> str:
@@ -193,6 +200,7 @@ class FlowFileAdmin(ReadOnlyAdmin):
         "readings_link",
     )
     list_display_links = ("id", "filename")
+    change_list_template = "admin/meter_readings/flowfile/change_list.html"
     list_filter = ("status", "is_test", "from_participant_id", "received_at")
     search_fields = ("filename", "=file_identifier", "=sha256")
     date_hierarchy = "received_at"
@@ -261,6 +269,28 @@ class FlowFileAdmin(ReadOnlyAdmin):
         ),
     )
 
+    def get_urls(self) -> list:
+        wrap = self.admin_site.admin_view
+        return [
+            path("import/", wrap(self.import_view), name="meter_readings_flowfile_import"),
+            path("test-data/", wrap(self.test_data_view), name="meter_readings_flowfile_test_data"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        return pages.import_page(self, request)
+
+    def test_data_view(self, request: HttpRequest) -> HttpResponse:
+        return pages.data_management_page(self, request)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra = {
+            "can_import": request.user.has_perm("meter_readings.add_flowfile"),
+            "test_data_enabled": pages.data_management_enabled() and request.user.is_superuser,
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=extra)
+
     @admin.display(description="sender", ordering="from_participant_id")
     def sender(self, obj: FlowFile) -> str:
         return obj.sender
@@ -318,6 +348,7 @@ class MeterInline(ReadOnlyInline):
 class MeterPointAdmin(ReadOnlyAdmin):
     list_display = (
         "mpan_core",
+        "history_link",
         "distributor_id",
         "distributor",
         "check_digit_valid",
@@ -332,6 +363,28 @@ class MeterPointAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(meter_total=Count("meters"))
+
+    def get_urls(self) -> list:
+        wrap = self.admin_site.admin_view
+        return [
+            path("lookup/", wrap(self.lookup_view), name="meter_readings_meterpoint_lookup"),
+            path(
+                "<int:pk>/history/",
+                wrap(self.history_view),
+                name="meter_readings_meterpoint_history",
+            ),
+            *super().get_urls(),
+        ]
+
+    def lookup_view(self, request: HttpRequest) -> HttpResponse:
+        return pages.mpan_lookup(self, request)
+
+    def history_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return pages.meter_point_history_page(self, request, pk)
+
+    @admin.display(description="readings and charts")
+    def history_link(self, obj: MeterPoint) -> str:
+        return history_link(obj, "history")
 
     @admin.display(description="distributor")
     def distributor(self, obj: MeterPoint) -> str:
@@ -432,7 +485,7 @@ class ReadingAdmin(ReadOnlyAdmin):
 
     @admin.display(description="MPAN", ordering="meter__meter_point__mpan_core")
     def mpan(self, obj: Reading) -> str:
-        return admin_link(obj.meter.meter_point)
+        return history_link(obj.meter.meter_point, obj.meter.meter_point.mpan_core)
 
     @admin.display(description="meter serial", ordering="meter__serial_number")
     def serial_number(self, obj: Reading) -> str:

@@ -1,0 +1,14 @@
+"""Test-wide settings.
+
+Hypothesis: no per-example deadline (a deadline is a timing assertion, and coverage or a
+busy CI machine slows examples down); in CI, derandomised so a run can be reproduced
+exactly, while local runs keep exploring new examples.
+"""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("local", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") == "true" else "local")
