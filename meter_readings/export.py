@@ -7,20 +7,14 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from meter_readings.models import READING_ITEMS
+
 CSV_COLUMNS = (
     "mpan_core",
     "meter_serial",
     "register_id",
     "read_at",
-    "value",
-    "reading_type",
-    "bsc_validation_status",
-    "reading_flag",
-    "reading_method",
-    "md_reset_at",
-    "md_reset_count",
-    "validation_reason_code",
-    "validation_status",
+    *READING_ITEMS,
     "superseded",
     "flow_file_id",
     "filename",
@@ -32,15 +26,7 @@ _FIELDS = (
     "meter__serial_number",
     "register_id",
     "read_at",
-    "value",
-    "reading_type",
-    "bsc_validation_status",
-    "reading_flag",
-    "reading_method",
-    "md_reset_at",
-    "md_reset_count",
-    "validation_reason_code",
-    "validation_status",
+    *READING_ITEMS,
     "is_superseded",
     "flow_file_id",
     "flow_file__filename",

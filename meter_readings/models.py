@@ -174,6 +174,21 @@ class Meter(models.Model):
         return self.serial_number
 
 
+# The items a reading carries besides its key (meter, register, time), in DTC order:
+# what a resend must match to be "already held", and what every listing shows.
+READING_ITEMS = (
+    "value",
+    "reading_type",
+    "bsc_validation_status",
+    "reading_flag",
+    "reading_method",
+    "md_reset_at",
+    "md_reset_count",
+    "validation_reason_code",
+    "validation_status",
+)
+
+
 class Reading(models.Model):
     """One register reading (030), with the context of its 026, 028 and 032."""
 

@@ -21,6 +21,7 @@ from meter_readings import selectors
 from meter_readings.admin import pages
 from meter_readings.d0010.mpan import DISTRIBUTORS, is_well_formed_core
 from meter_readings.models import (
+    READING_ITEMS,
     FlowFile,
     ImportFinding,
     Meter,
@@ -39,7 +40,7 @@ COUNT_CAP = 10_000
 COMMON_REGISTER_IDS = ("S", "01", "02", "03", "TO", "A1", "DY", "NT", "MD")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ViewOnly:
     """Viewing only; the import service is the one way data comes in."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -52,19 +53,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyAdmin(ViewOnly, admin.ModelAdmin):
+    pass
+
+
+class ReadOnlyInline(ViewOnly, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def admin_link(obj: Any, text: str | None = None) -> str:
@@ -451,15 +447,7 @@ class ReadingAdmin(ReadOnlyAdmin):
         "serial_number",
         "register_id",
         "read_at",
-        "value",
-        "reading_type",
-        "bsc_validation_status",
-        "reading_flag",
-        "reading_method",
-        "md_reset_at",
-        "md_reset_count",
-        "validation_reason_code",
-        "validation_status",
+        *READING_ITEMS,
         "is_superseded",
         "superseded_by_link",
         "supersedes_link",

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from meter_readings.selectors import background_progress
 from meter_readings.models import (
+    READING_ITEMS,
     FlowFile,
     ImportFinding,
     Meter,
@@ -125,15 +126,7 @@ class ReadingSerializer(serializers.ModelSerializer):
             "meter_serial",
             "register_id",
             "read_at",
-            "value",
-            "reading_type",
-            "bsc_validation_status",
-            "reading_flag",
-            "reading_method",
-            "md_reset_at",
-            "md_reset_count",
-            "validation_reason_code",
-            "validation_status",
+            *READING_ITEMS,
             "superseded",
             "supersedes",
             "flow_file",

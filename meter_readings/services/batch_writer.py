@@ -20,7 +20,14 @@ from meter_readings.d0010 import FindingCode, MeterPointRecord, MeterRecord, Reg
 from meter_readings.d0010 import SiteVisitRecord
 from meter_readings.d0010.findings import Finding, warning
 from meter_readings.d0010.values import STORED_DECIMAL_PLACES
-from meter_readings.models import FlowFile, Meter, MeterPoint, Reading, SiteVisit
+from meter_readings.models import (
+    READING_ITEMS,
+    FlowFile,
+    Meter,
+    MeterPoint,
+    Reading,
+    SiteVisit,
+)
 
 DEFAULT_BATCH_SIZE = 5000
 # SQLite allows 32766 bound parameters in a statement, PostgreSQL 65535; a power of
@@ -31,17 +38,7 @@ ADAPTED_DATETIME_CACHE = 10000
 
 # The columns whose equality makes a second copy of a reading a duplicate, in the order
 # of ``RegisterReading`` attributes and of the SELECT below.
-CONTENT_FIELDS = (
-    "value",
-    "reading_type",
-    "bsc_validation_status",
-    "reading_flag",
-    "reading_method",
-    "md_reset_at",
-    "md_reset_count",
-    "validation_reason_code",
-    "validation_status",
-)
+CONTENT_FIELDS = READING_ITEMS
 INSERT_FIELDS = (
     "meter_id",
     "flow_file_id",
