@@ -34,8 +34,8 @@ ENV
   echo "Wrote $D0010_ENV_FILE (review DJANGO_ALLOWED_HOSTS)"
 fi
 
-run() { sudo -u "$D0010_USER" bash -c "set -a; source '$D0010_ENV_FILE'; set +a; cd '$D0010_HOME/app'; $*"; }
-[ -x "$D0010_HOME/venv/bin/python" ] || sudo -u "$D0010_USER" python3 -m venv "$D0010_HOME/venv"
+run() { runuser -u "$D0010_USER" -- bash -c "set -a; source '$D0010_ENV_FILE'; set +a; cd '$D0010_HOME/app'; $*"; }
+[ -x "$D0010_HOME/venv/bin/python" ] || runuser -u "$D0010_USER" -- python3 -m venv "$D0010_HOME/venv"
 run "$D0010_HOME/venv/bin/pip install --quiet --upgrade pip"
 run "$D0010_HOME/venv/bin/pip install --quiet -r requirements.txt"
 run "$D0010_HOME/venv/bin/python manage.py migrate --no-input"

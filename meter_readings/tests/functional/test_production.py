@@ -169,6 +169,11 @@ class TestDeploymentScripts:
             if script.name != "config.sh":
                 assert "set -euo pipefail" in script.read_text() or "set -u" in script.read_text()
 
+    def test_no_script_needs_sudo(self):
+        # Minimal Debian hosts have no sudo; the scripts run as root and use runuser.
+        for script in self.SCRIPTS:
+            assert "sudo " not in script.read_text(), script.name
+
     def test_the_units_run_the_web_the_worker_and_the_inbox(self):
         units = {
             path.name: path.read_text()
