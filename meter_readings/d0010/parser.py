@@ -11,7 +11,7 @@ import re
 from collections.abc import Generator, Iterable, Iterator
 from functools import lru_cache
 from decimal import Decimal
-from typing import BinaryIO, Final
+from typing import Any, BinaryIO, Final
 
 from meter_readings.d0010 import codes
 from meter_readings.d0010.findings import Finding, FindingCode, error, warning
@@ -776,12 +776,10 @@ class _Parser:
                 )
         reading_flag = yield from _boolean(number, flag, J0045)
         method = yield from _code(number, method, codes.READING_METHODS, J1888, 1)
-        self.reading = RegisterReading(
+        self.reading = _reading_under(
+            meter_point,
+            meter,
             line_number=number,
-            mpan_core=meter_point.mpan_core,
-            serial_number=meter.serial_number,
-            reading_type=meter.reading_type,
-            bsc_validation_status=meter_point.bsc_validation_status,
             register_id=register_id,
             read_at=read_at.value,
             value=value,
@@ -815,12 +813,10 @@ class _Parser:
         self.reading_has_validation = False
         self.summary.group_count += 1
         self.summary.reading_lines += 1
-        self.reading = RegisterReading(
+        self.reading = _reading_under(
+            meter_point,
+            meter,
             line_number=number,
-            mpan_core=meter_point.mpan_core,
-            serial_number=meter.serial_number,
-            reading_type=meter.reading_type,
-            bsc_validation_status=meter_point.bsc_validation_status,
             register_id=register_id,
             read_at=read_at.value,
             value=Decimal(value_text),
@@ -911,6 +907,19 @@ class _Parser:
         if not self.reading.site_visits:
             self.reading.site_visits = []
         self.reading.site_visits.append(visit)
+
+
+def _reading_under(
+    meter_point: MeterPointRecord, meter: MeterRecord, **items: Any
+) -> RegisterReading:
+    """A 030's record, carrying the context its 026 and 028 give every reading."""
+    return RegisterReading(
+        mpan_core=meter_point.mpan_core,
+        serial_number=meter.serial_number,
+        reading_type=meter.reading_type,
+        bsc_validation_status=meter_point.bsc_validation_status,
+        **items,
+    )
 
 
 def _code(
