@@ -14,7 +14,7 @@ if [ ! -f "$D0010_ENV_FILE" ]; then
   install -d -m 750 -o root -g "$D0010_USER" "$(dirname "$D0010_ENV_FILE")"
   umask 027
   cat > "$D0010_ENV_FILE" <<ENV
-DJANGO_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')
+DJANGO_SECRET_KEY=$("$D0010_PYTHON" -c 'import secrets; print(secrets.token_urlsafe(50))')
 DJANGO_ALLOWED_HOSTS=$D0010_HOSTS
 DJANGO_CSRF_TRUSTED_ORIGINS=https://$D0010_HOSTS
 DATABASE_URL=postgres://$D0010_DB_USER@/$D0010_DB_NAME
@@ -35,7 +35,7 @@ ENV
 fi
 
 run() { runuser -u "$D0010_USER" -- bash -c "set -a; source '$D0010_ENV_FILE'; set +a; cd '$D0010_HOME/app'; $*"; }
-[ -x "$D0010_HOME/venv/bin/python" ] || runuser -u "$D0010_USER" -- python3 -m venv "$D0010_HOME/venv"
+[ -x "$D0010_HOME/venv/bin/python" ] || runuser -u "$D0010_USER" -- "$D0010_PYTHON" -m venv "$D0010_HOME/venv"
 run "$D0010_HOME/venv/bin/pip install --quiet --upgrade pip"
 run "$D0010_HOME/venv/bin/pip install --quiet -r requirements.txt"
 run "$D0010_HOME/venv/bin/python manage.py migrate --no-input"

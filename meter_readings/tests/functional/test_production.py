@@ -42,6 +42,23 @@ class TestDeployCheck:
         assert result.returncode == 0, result.stdout + result.stderr
         assert "System check identified no issues (0 silenced)." in result.stdout
 
+    def test_collectstatic_succeeds_with_the_production_storage(self, tmp_path):
+        # The manifest storage resolves every url() and sourceMappingURL in the files.
+        env = {**os.environ, **PRODUCTION_ENVIRONMENT, "DJANGO_STATIC_ROOT": str(tmp_path)}
+
+        result = subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        manifest = json.loads((tmp_path / "staticfiles.json").read_text())
+        assert "meter_readings/vendor/chart.umd.min.js" in manifest["paths"]
+
     def test_debug_is_off_unless_set(self):
         env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
 
@@ -91,6 +108,17 @@ class TestHealth:
             "database": "ok",
             "broker": "not configured",
         }
+
+    def test_it_answers_plain_http_probes_even_when_https_is_enforced(self, settings):
+        from django.test import Client
+
+        settings.SECURE_SSL_REDIRECT = True
+
+        probe = Client().get("/health/")
+        page = Client().get("/admin/")
+
+        assert probe.status_code == 200
+        assert page.status_code == 301 and page["Location"].startswith("https://")
 
     def test_it_answers_503_when_the_broker_does_not(self, client, settings, monkeypatch):
         from celery import Celery
