@@ -96,10 +96,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the admin read while an import writes; a busy timeout instead of
-    # "database is locked" when two imports meet.
+    # "database is locked" when two imports meet. The import's staging tables (one
+    # batch at a time) are temporary: kept in memory, not in a temporary file.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
+        ),
         "transaction_mode": "IMMEDIATE",
     }
 

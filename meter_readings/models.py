@@ -136,18 +136,22 @@ class ImportFinding(models.Model):
 class MeterPoint(models.Model):
     """An MPAN core (or AMSID) as it appears in J0003."""
 
-    mpan_core = models.CharField("MPAN core", max_length=13, unique=True)
+    # Unique through the constraint below rather than unique=True, which on PostgreSQL
+    # adds a second, pattern-matching index: every search is exact, and each index
+    # costs every insert.
+    mpan_core = models.CharField("MPAN core", max_length=13)
     distributor_id = models.CharField(max_length=2)
     check_digit_valid = models.BooleanField(null=True)
     is_amsid = models.BooleanField("AMSID", default=False)
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["mpan_core"], name="one_meter_point_per_mpan_core"),
             # Length only: a REGEXP check runs a Python callback per insert on SQLite, and
             # the parser admits 13 ASCII digits and nothing else.
             models.CheckConstraint(
                 condition=Exact(Length("mpan_core"), 13), name="mpan_core_is_13_characters"
-            )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -161,7 +165,7 @@ class Meter(models.Model):
     meter_point = models.ForeignKey(
         MeterPoint, on_delete=models.PROTECT, related_name="meters", db_index=False
     )
-    serial_number = models.CharField(max_length=10, db_index=True)
+    serial_number = models.CharField(max_length=10)
 
     class Meta:
         constraints = [
@@ -169,6 +173,9 @@ class Meter(models.Model):
                 fields=["meter_point", "serial_number"], name="one_meter_per_serial_per_mpan"
             )
         ]
+        # A plain index, not db_index=True (see MeterPoint.mpan_core): serial
+        # searches are exact.
+        indexes = [models.Index(fields=["serial_number"], name="meter_serial_number_idx")]
 
     def __str__(self) -> str:
         return self.serial_number

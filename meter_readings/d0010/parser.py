@@ -9,9 +9,10 @@ The last event is always a ``ParseSummary``.
 
 import re
 from collections.abc import Generator, Iterable, Iterator
+from datetime import datetime
 from functools import lru_cache
 from decimal import Decimal
-from typing import Any, BinaryIO, Final
+from typing import BinaryIO, Final
 
 from meter_readings.d0010 import codes
 from meter_readings.d0010.findings import Finding, FindingCode, error, warning
@@ -21,7 +22,12 @@ from meter_readings.d0010.localtime import (
     InvalidDtcDateTime,
     parse_dtc_datetime,
 )
-from meter_readings.d0010.mpan import check_mpan_core, is_well_formed_core
+from meter_readings.d0010.mpan import (
+    DISTRIBUTORS,
+    check_mpan_core,
+    has_valid_check_digit,
+    is_well_formed_core,
+)
 from meter_readings.d0010.records import (
     FileHeader,
     FileRejected,
@@ -102,6 +108,10 @@ def iter_stream_lines(stream: BinaryIO, *, max_line_bytes: int = MAX_LINE_BYTES)
 _CONFORMANT_READING = re.compile(
     r"030\|([A-Za-z0-9]{1,2})\|(\d{14})\|(\d{1,8}(?:\.\d)?)\|\|\|([TF]?)\|([NP])\|\r?\n?"
 )
+# Conformant 026 and 028 lines, likewise: the code items are checked against their valid
+# sets before the fast path takes them.
+_CONFORMANT_METER_POINT = re.compile(r"026\|([0-9]{13})\|([A-Z])\|\r?\n?")
+_CONFORMANT_METER = re.compile(r"028\|([ -{}~]{1,10})\|([A-Z])\|\r?\n?")
 
 
 def parse_stream(stream: BinaryIO) -> Iterator[ParseEvent]:
@@ -153,14 +163,24 @@ class _Parser:
         conformant_reading = _CONFORMANT_READING.fullmatch
         for raw in lines:
             line_number += 1
-            if self.meter is not None and raw.startswith(b"030|"):
-                match = conformant_reading(raw.decode("latin-1"))
-                if match is not None:
-                    previous = self._conformant_reading(line_number, match)
-                    if previous is not False:
-                        if previous is not None:
-                            yield previous
-                        continue
+            head = raw[:4]
+            if head == b"030|":
+                if self.meter is not None:
+                    match = conformant_reading(raw.decode("latin-1"))
+                    if match is not None:
+                        previous = self._conformant_reading(line_number, match)
+                        if previous is not False:
+                            if previous is not None:
+                                yield previous
+                            continue
+            elif head == b"026|" or head == b"028|":
+                taken = self._conformant_parent(line_number, raw)
+                if taken is not None:
+                    for event in taken:
+                        if isinstance(event, Finding):
+                            summary.warning_count += 1
+                        yield event
+                    continue
             for event in self._line(line_number, raw):
                 if isinstance(event, Finding):
                     if event.is_error:
@@ -561,27 +581,33 @@ class _Parser:
 
     # -- hierarchy -----------------------------------------------------------------
 
-    def _close_reading(self) -> Iterator[ParseEvent]:
+    def _close_reading(self) -> list[ParseEvent]:
+        # Lists, not generators: these run for every 026 and 028.
+        closed: list[ParseEvent] = []
         if self.reading is not None:
             self.summary.readings_parsed += 1
-            yield self.reading
+            closed.append(self.reading)
             self.reading = None
         self.reading_rejected_at = None
         self.reading_has_validation = False
+        return closed
 
-    def _close_meter_point(self) -> Iterator[ParseEvent]:
-        yield from self._close_reading()
+    def _close_meter_point(self) -> list[ParseEvent]:
+        closed = self._close_reading()
         if self.meter_point is not None and not self.meter_point_has_meter:
-            yield warning(
-                self.meter_point.line_number,
-                FindingCode.MPAN_WITHOUT_METER,
-                f"026 MPAN {self.meter_point.mpan_core} has no 028 meter line",
-                J0003,
+            closed.append(
+                warning(
+                    self.meter_point.line_number,
+                    FindingCode.MPAN_WITHOUT_METER,
+                    f"026 MPAN {self.meter_point.mpan_core} has no 028 meter line",
+                    J0003,
+                )
             )
         self.meter_point = None
         self.meter_point_rejected_at = None
         self.meter = None
         self.meter_rejected_at = None
+        return closed
 
     def _parent_missing(
         self, number: int, group: str, parent: str, rejected_at: int | None
@@ -779,14 +805,14 @@ class _Parser:
         self.reading = _reading_under(
             meter_point,
             meter,
-            line_number=number,
-            register_id=register_id,
-            read_at=read_at.value,
-            value=value,
-            md_reset_at=md_reset_at,
-            md_reset_count=md_reset_count,
-            reading_flag=reading_flag,
-            reading_method=method,
+            number,
+            register_id,
+            read_at.value,
+            value,
+            md_reset_at,
+            md_reset_count,
+            reading_flag,
+            method,
         )
 
     def _conformant_reading(
@@ -816,16 +842,64 @@ class _Parser:
         self.reading = _reading_under(
             meter_point,
             meter,
-            line_number=number,
-            register_id=register_id,
-            read_at=read_at.value,
-            value=Decimal(value_text),
-            md_reset_at=None,
-            md_reset_count=None,
-            reading_flag=True if flag == "T" else (False if flag == "F" else None),
-            reading_method=method,
+            number,
+            register_id,
+            read_at.value,
+            Decimal(value_text),
+            None,
+            None,
+            True if flag == "T" else (False if flag == "F" else None),
+            method,
         )
         return previous
+
+    def _conformant_parent(self, number: int, raw: bytes) -> list[ParseEvent] | None:
+        """Take a conformant 026 or 028 that needs no finding of its own.
+
+        Returns the events to yield (the records it closes, any warning that closing
+        gives, then its own record), or None, having changed nothing, when the general
+        path must read the line.
+        """
+        if self.header is None or self.trailer_seen:
+            return None
+        text = raw.decode("latin-1")
+        if raw[2] == 54:  # b"6": a 026
+            match = _CONFORMANT_METER_POINT.fullmatch(text)
+            if match is None:
+                return None
+            core, status = match.groups()
+            if status not in codes.BSC_VALIDATION_STATUSES:
+                return None
+            distributor_id = core[:2]
+            # A licensed distributor's core with a valid check digit; anything else
+            # (AMSIDs included) gets the general path's findings.
+            if distributor_id not in DISTRIBUTORS or not has_valid_check_digit(core):
+                return None
+            events = self._close_meter_point()
+            self.summary.group_count += 1
+            self.summary.meter_point_count += 1
+            self.meter_point = MeterPointRecord(number, core, status, distributor_id, True, False)
+            self.meter_point_has_meter = False
+            events.append(self.meter_point)
+            return events
+        meter_point = self.meter_point
+        match = _CONFORMANT_METER.fullmatch(text)
+        if meter_point is None or match is None:
+            return None
+        serial, reading_type = match.groups()
+        if (
+            reading_type not in codes.READING_TYPES
+            or reading_type in codes.READING_TYPES_NOT_IN_D0010
+        ):
+            return None
+        events = self._close_reading()
+        self.summary.group_count += 1
+        self.summary.meter_count += 1
+        self.meter_point_has_meter = True
+        self.meter_rejected_at = None
+        self.meter = MeterRecord(number, meter_point.mpan_core, serial, reading_type)
+        events.append(self.meter)
+        return events
 
     def _validation_result(self, number: int, data: list[str]) -> Iterator[ParseEvent]:
         reading = self.reading
@@ -910,15 +984,32 @@ class _Parser:
 
 
 def _reading_under(
-    meter_point: MeterPointRecord, meter: MeterRecord, **items: Any
+    meter_point: MeterPointRecord,
+    meter: MeterRecord,
+    line_number: int,
+    register_id: str,
+    read_at: datetime,
+    value: Decimal,
+    md_reset_at: datetime | None,
+    md_reset_count: int | None,
+    reading_flag: bool | None,
+    reading_method: str,
 ) -> RegisterReading:
     """A 030's record, carrying the context its 026 and 028 give every reading."""
+    # Positional, in the record's field order: this runs for nearly every line.
     return RegisterReading(
-        mpan_core=meter_point.mpan_core,
-        serial_number=meter.serial_number,
-        reading_type=meter.reading_type,
-        bsc_validation_status=meter_point.bsc_validation_status,
-        **items,
+        line_number,
+        meter_point.mpan_core,
+        meter.serial_number,
+        meter.reading_type,
+        meter_point.bsc_validation_status,
+        register_id,
+        read_at,
+        value,
+        md_reset_at,
+        md_reset_count,
+        reading_flag,
+        reading_method,
     )
 
 

@@ -1,25 +1,37 @@
-"""Persist parsed records in batches, set-wise against the natural keys.
+"""Persist parsed records in batches, set-wise, one statement per step.
 
-Per batch, whatever its size: meter points and meters are inserted with ``ON CONFLICT DO
-NOTHING`` and read back in one query each; the current readings for the batch's
-(meter, register, reading time) keys are fetched in one row-value query; readings with
-identical content are counted as already held, changed ones supersede the earlier
-reading, and the new rows go in with one ``executemany`` (SQLite) or one ``COPY``
-(PostgreSQL). Nothing here issues a statement per reading.
+Per batch, whatever its size:
+
+1. the batch's 026s, 028s, 030s and site visits go into temporary staging tables, the
+   fastest way each database takes rows (``executemany`` on SQLite, ``COPY`` on
+   PostgreSQL);
+2. everything else is one set-based statement per step, run by the database: meter
+   points and meters inserted with ``ON CONFLICT DO NOTHING``; each staged reading
+   matched with its meter and, through the partial unique index, with the current
+   reading for its (meter, register, reading time): no match is a new reading, the same
+   content is one already held, a different content supersedes the earlier one;
+   superseded readings marked; new readings inserted; one row back with the counts and
+   any same-file repeats to report.
+
+No statement is issued per record, and the set-based steps run inside the database
+driver with Python's GIL released, so the import can parse the next batch meanwhile
+(``read_ahead``). Staging hands rows over one at a time and needs the GIL throughout:
+it runs inside ``exclusive()``, which the import uses to pause its parsing thread.
 """
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models import Field
 
 from meter_readings.d0010 import FindingCode, MeterPointRecord, MeterRecord, RegisterReading
 from meter_readings.d0010 import SiteVisitRecord
 from meter_readings.d0010.findings import Finding, warning
-from meter_readings.d0010.values import STORED_DECIMAL_PLACES
 from meter_readings.models import (
     READING_ITEMS,
     FlowFile,
@@ -29,25 +41,79 @@ from meter_readings.models import (
     SiteVisit,
 )
 
-DEFAULT_BATCH_SIZE = 5000
-# SQLite allows 32766 bound parameters in a statement, PostgreSQL 65535; a power of
-# two so that padded chunks stay within it.
-MAX_PARAMETERS = 16384
-DECIMAL_QUANTUM = Decimal(1).scaleb(-STORED_DECIMAL_PLACES)
+DEFAULT_BATCH_SIZE = 10000
 ADAPTED_DATETIME_CACHE = 10000
 
-# The columns whose equality makes a second copy of a reading a duplicate, in the order
-# of ``RegisterReading`` attributes and of the SELECT below.
+# The columns whose equality makes a second copy of a reading a duplicate.
 CONTENT_FIELDS = READING_ITEMS
-INSERT_FIELDS = (
-    "meter_id",
-    "flow_file_id",
-    "line_number",
-    "register_id",
-    "read_at",
-    *CONTENT_FIELDS,
-    "is_superseded",
-    "supersedes_id",
+
+
+@dataclass(frozen=True)
+class StagingTable:
+    """A temporary table holding one batch; columns typed like the model fields."""
+
+    name: str
+    columns: tuple[tuple[str, Field], ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+
+def _fields(model: type, *names: str) -> tuple[tuple[str, Field], ...]:
+    return tuple((name, model._meta.get_field(name)) for name in names)
+
+
+_LINE = Reading._meta.get_field("line_number")
+_ID = Reading._meta.get_field("id")
+_FLAG = Reading._meta.get_field("is_superseded")
+_MPAN = MeterPoint._meta.get_field("mpan_core")
+_SERIAL = Meter._meta.get_field("serial_number")
+
+STAGED_METER_POINTS = StagingTable(
+    "d0010_staged_meter_point",
+    _fields(MeterPoint, "mpan_core", "distributor_id", "check_digit_valid", "is_amsid"),
+)
+STAGED_METERS = StagingTable(
+    "d0010_staged_meter", (("mpan_core", _MPAN), ("serial_number", _SERIAL))
+)
+# In the order of ``_Sql.reading_row``.
+STAGED_READINGS = StagingTable(
+    "d0010_staged_reading",
+    (
+        ("line_number", _LINE),
+        ("mpan_core", _MPAN),
+        ("serial_number", _SERIAL),
+        *_fields(Reading, "register_id", "read_at", *CONTENT_FIELDS),
+    ),
+)
+STAGED_SITE_VISITS = StagingTable(
+    "d0010_staged_site_visit",
+    (
+        *_fields(SiteVisit, "line_number", "level", "check_code", "additional_information"),
+        ("mpan_core", _MPAN),
+        ("serial_number", _SERIAL),
+        ("reading_line_number", _LINE),
+    ),
+)
+# Staged readings matched with their meter and current reading, ready to insert.
+MATCHED_READINGS = StagingTable(
+    "d0010_matched_reading",
+    (
+        ("meter_id", _ID),
+        *_fields(Reading, "line_number", "register_id", "read_at", *CONTENT_FIELDS),
+        ("earlier_id", _ID),
+        ("earlier_flow_file_id", _ID),
+        ("earlier_line_number", _LINE),
+        ("same_content", _FLAG),
+    ),
+)
+STAGING_TABLES = (
+    STAGED_METER_POINTS,
+    STAGED_METERS,
+    STAGED_READINGS,
+    STAGED_SITE_VISITS,
+    MATCHED_READINGS,
 )
 
 type ReadingKey = tuple[str, str, str, datetime]
@@ -60,16 +126,6 @@ class WriteCounts:
     readings_superseding: int = 0
 
 
-@dataclass
-class _Current:
-    """The current stored reading for a key, as far as a comparison needs it."""
-
-    id: int
-    flow_file_id: int
-    line_number: int
-    content: tuple
-
-
 class BatchWriter:
     """Collects records for one flow file and writes them a batch at a time."""
 
@@ -79,24 +135,27 @@ class BatchWriter:
         flow_file: FlowFile,
         on_finding: Callable[[Finding], None],
         batch_size: int = DEFAULT_BATCH_SIZE,
+        exclusive: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self.flow_file = flow_file
         self.on_finding = on_finding
         self.batch_size = batch_size
+        self.exclusive = exclusive
         self.counts = WriteCounts()
         self._sql = _Sql.for_connection()
-        self._meter_points: dict[str, MeterPointRecord] = {}
-        self._meters: dict[tuple[str, str], MeterRecord] = {}
+        self._staging_ready = False
+        self._meter_points: list[MeterPointRecord] = []
+        self._meters: list[MeterRecord] = []
         self._readings: dict[ReadingKey, RegisterReading] = {}
         self._site_visits: list[SiteVisitRecord] = []
 
     # -- collecting ----------------------------------------------------------------
 
     def add_meter_point(self, record: MeterPointRecord) -> None:
-        self._meter_points[record.mpan_core] = record
+        self._meter_points.append(record)
 
     def add_meter(self, record: MeterRecord) -> None:
-        self._meters[(record.mpan_core, record.serial_number)] = record
+        self._meters.append(record)
 
     def add_site_visit(self, record: SiteVisitRecord) -> None:
         self._site_visits.append(record)
@@ -109,7 +168,8 @@ class BatchWriter:
             self.flush()
         self._readings[key] = record
         # A reading's 033s go in its batch, so they can be linked to its row.
-        self._site_visits.extend(record.site_visits)
+        if record.site_visits:
+            self._site_visits.extend(record.site_visits)
         if len(self._readings) >= self.batch_size:
             self.flush()
 
@@ -119,125 +179,83 @@ class BatchWriter:
         """Write everything collected so far."""
         if not (self._meter_points or self._meters or self._readings or self._site_visits):
             return
-        meter_point_ids = self._resolve_meter_points()
-        meter_ids = self._resolve_meters(meter_point_ids)
-        reading_ids = self._write_readings(meter_ids)
-        self._write_site_visits(meter_point_ids, meter_ids, reading_ids)
+        sql = self._sql
+        flow_file_id = self.flow_file.pk
+        with connection.cursor() as cursor:
+            if not self._staging_ready:
+                sql.create_staging_tables(cursor)
+                self._staging_ready = True
+            with self.exclusive():
+                sql.empty_staging_tables(cursor)
+                sql.stage(
+                    cursor,
+                    STAGED_METER_POINTS,
+                    [
+                        (r.mpan_core, r.distributor_id, r.check_digit_valid, r.is_amsid)
+                        for r in self._meter_points
+                    ],
+                )
+                sql.stage(
+                    cursor,
+                    STAGED_METERS,
+                    [(r.mpan_core, r.serial_number) for r in self._meters],
+                )
+                row = sql.reading_row
+                sql.stage(cursor, STAGED_READINGS, [row(r) for r in self._readings.values()])
+                sql.stage(
+                    cursor,
+                    STAGED_SITE_VISITS,
+                    [
+                        (
+                            visit.line_number,
+                            visit.group_code,
+                            visit.check_code,
+                            visit.additional_information,
+                            visit.mpan_core,
+                            visit.serial_number or None,
+                            visit.reading_line_number,
+                        )
+                        for visit in self._site_visits
+                    ],
+                )
+            if self._meter_points:
+                sql.insert_meter_points(cursor)
+            if self._meters:
+                sql.insert_meters(cursor)
+            if self._readings:
+                self._write_readings(cursor, flow_file_id)
+            if self._site_visits:
+                sql.insert_site_visits(cursor, flow_file_id)
         self._meter_points.clear()
         self._meters.clear()
         self._readings.clear()
         self._site_visits.clear()
 
-    def _resolve_meter_points(self) -> dict[str, int]:
-        cores = set(self._meter_points)
-        cores.update(mpan for mpan, _ in self._meters)
-        cores.update(key[0] for key in self._readings)
-        cores.update(visit.mpan_core for visit in self._site_visits)
-        with connection.cursor() as cursor:
-            self._sql.upsert_meter_points(
-                cursor,
-                [
-                    (r.mpan_core, r.distributor_id, r.check_digit_valid, r.is_amsid)
-                    for r in self._meter_points.values()
-                ],
-            )
-            found = dict(self._sql.select_meter_points(cursor, sorted(cores)))
-        return found
-
-    def _resolve_meters(self, meter_point_ids: dict[str, int]) -> dict[tuple[str, str], int]:
-        keys = set(self._meters)
-        keys.update((key[0], key[1]) for key in self._readings)
-        keys.update(
-            (visit.mpan_core, visit.serial_number)
-            for visit in self._site_visits
-            if visit.serial_number
-        )
-        core_by_id = {meter_point_ids[mpan]: mpan for mpan, _ in keys}
-        found: dict[tuple[str, str], int] = {}
-        with connection.cursor() as cursor:
-            self._sql.upsert_meters(
-                cursor, [(meter_point_ids[mpan], serial) for mpan, serial in keys]
-            )
-            # Meters are looked up by meter point (the leading column of their unique
-            # index): a handful of rows each, whatever the table's size.
-            for meter_point_id, serial, meter_id in self._sql.select_meters(
-                cursor, sorted(core_by_id)
-            ):
-                key = (core_by_id[meter_point_id], serial)
-                if key in keys:
-                    found[key] = meter_id
-        return found
-
-    def _write_readings(self, meter_ids: dict[tuple[str, str], int]) -> dict[int, int]:
-        """Store new readings; returns reading id by source line number (for 033s)."""
-        if not self._readings:
-            return {}
+    def _write_readings(self, cursor: Any, flow_file_id: int) -> None:
         sql = self._sql
-        keyed = [
-            (
-                (meter_ids[(key[0], key[1])], record.register_id, sql.key_datetime(record.read_at)),
-                record,
+        sql.match_staged_readings(cursor)
+        # Before the insert: at most one current reading per register and time.
+        sql.mark_superseded(cursor)
+        sql.insert_matched_readings(cursor, flow_file_id)
+        matched, duplicates, superseding, repeats = sql.matched_outcome(cursor, flow_file_id)
+        if matched != len(self._readings):
+            # Matching joins each reading to its meter: a reading without one would
+            # vanish here. Fail the file (rolling it back) rather than lose it.
+            raise RuntimeError(
+                f"{len(self._readings) - matched} reading(s) of a batch found no meter"
             )
-            for key, record in self._readings.items()
-        ]
-        current = self._current_readings([db_key for db_key, _ in keyed])
-        rows: list[tuple] = []
-        superseded_ids: list[int] = []
-        reading_ids: dict[int, int] = {}
-        for db_key, record in keyed:
-            content = sql.content(record)
-            earlier = current.get(db_key)
-            if earlier is not None and earlier.content == content:
-                self.counts.readings_duplicate += 1
-                reading_ids[record.line_number] = earlier.id
-                if earlier.flow_file_id == self.flow_file.pk:
-                    self._repeated_in_file(record, earlier, same_value=True)
-                continue
-            if earlier is not None:
-                superseded_ids.append(earlier.id)
-                self.counts.readings_superseding += 1
-                if earlier.flow_file_id == self.flow_file.pk:
-                    self._repeated_in_file(record, earlier, same_value=False)
-            rows.append(
-                (
-                    db_key[0],
-                    self.flow_file.pk,
-                    record.line_number,
-                    record.register_id,
-                    sql.param_datetime(record.read_at),
-                    *content,
-                    False,
-                    earlier.id if earlier is not None else None,
+        self.counts.readings_imported += matched - duplicates
+        self.counts.readings_duplicate += duplicates
+        self.counts.readings_superseding += superseding
+        if repeats:
+            by_line = {record.line_number: record for record in self._readings.values()}
+            for line_number, earlier_line_number, same_content in sorted(repeats):
+                self._repeated_in_file(
+                    by_line[line_number], earlier_line_number, same_value=bool(same_content)
                 )
-            )
-        with connection.cursor() as cursor:
-            # Before the insert: at most one current reading per register and time.
-            sql.mark_superseded(cursor, superseded_ids)
-            if rows:
-                sql.insert_readings(cursor, rows)
-            self.counts.readings_imported += len(rows)
-            wanted = [r.line_number for r in self._readings.values() if r.site_visits]
-            wanted = [line for line in wanted if line not in reading_ids]
-            if wanted:
-                reading_ids.update(sql.select_reading_ids(cursor, self.flow_file.pk, wanted))
-        return reading_ids
-
-    def _current_readings(self, keys: list[tuple[int, str, Any]]) -> dict[tuple, _Current]:
-        current: dict[tuple, _Current] = {}
-        sql = self._sql
-        with connection.cursor() as cursor:
-            for row in sql.select_current(cursor, keys):
-                reading_id, meter_id, register_id, read_at, flow_file_id, line = row[:6]
-                current[(meter_id, register_id, sql.stored_datetime(read_at))] = _Current(
-                    id=reading_id,
-                    flow_file_id=flow_file_id,
-                    line_number=line,
-                    content=sql.stored_content(row[6:]),
-                )
-        return current
 
     def _repeated_in_file(
-        self, record: RegisterReading, earlier: _Current, *, same_value: bool
+        self, record: RegisterReading, earlier_line_number: int, *, same_value: bool
     ) -> None:
         what = "repeats" if same_value else "gives a different value from"
         self.on_finding(
@@ -246,198 +264,235 @@ class BatchWriter:
                 FindingCode.READING_REPEATED_IN_FILE,
                 f"reading for MPAN {record.mpan_core} meter {record.serial_number!r} register "
                 f"{record.register_id!r} at {record.read_at:%Y-%m-%d %H:%M:%S} {what} the "
-                f"one at line {earlier.line_number}"
+                f"one at line {earlier_line_number}"
                 + ("" if same_value else "; the later line supersedes it"),
                 "030",
             )
         )
 
-    def _write_site_visits(
-        self,
-        meter_point_ids: dict[str, int],
-        meter_ids: dict[tuple[str, str], int],
-        reading_ids: dict[int, int],
-    ) -> None:
-        if not self._site_visits:
-            return
-        SiteVisit.objects.bulk_create(
-            [
-                SiteVisit(
-                    flow_file_id=self.flow_file.pk,
-                    line_number=visit.line_number,
-                    level=visit.group_code,
-                    check_code=visit.check_code,
-                    additional_information=visit.additional_information,
-                    meter_point_id=meter_point_ids[visit.mpan_core],
-                    meter_id=(
-                        meter_ids[(visit.mpan_core, visit.serial_number)]
-                        if visit.serial_number
-                        else None
-                    ),
-                    reading_id=(
-                        reading_ids.get(visit.reading_line_number)
-                        if visit.reading_line_number
-                        else None
-                    ),
-                )
-                for visit in self._site_visits
-            ]
-        )
-
 
 class _Sql:
-    """Statements and value conversions shared by both databases.
-
-    Subclasses say how a batch is sent: SQLite takes ``executemany`` and literal IN
-    lists; PostgreSQL takes arrays through ``unnest`` and ``COPY``, one statement per
-    batch instead of one round trip per row.
-    """
+    """The statements, written once; subclasses supply each database's dialect."""
 
     vendor = ""
+    true, false = "1", "0"
 
     def __init__(self) -> None:
         quote = connection.ops.quote_name
         self.meter_point_table = quote(MeterPoint._meta.db_table)
         self.meter_table = quote(Meter._meta.db_table)
         self.reading_table = quote(Reading._meta.db_table)
-        self.columns = ", ".join(quote(name) for name in INSERT_FIELDS)
-        self.content_columns = ", ".join(f"r.{quote(name)}" for name in CONTENT_FIELDS)
+        self.site_visit_table = quote(SiteVisit._meta.db_table)
         self._adapted: dict[datetime, Any] = {}
 
     @staticmethod
     def for_connection() -> "_Sql":
         return _PostgresSql() if connection.vendor == "postgresql" else _SqliteSql()
 
-    def current_select(self, wanted: str, false: str) -> str:
-        return (
-            f"SELECT r.id, r.meter_id, r.register_id, r.read_at, r.flow_file_id, "
-            f"r.line_number, {self.content_columns} "
-            f"FROM {wanted} JOIN {self.reading_table} r ON r.meter_id = wanted.meter_id "
-            "AND r.register_id = wanted.register_id AND r.read_at = wanted.read_at "
-            # Literal, not a parameter: the planner must see the partial index's predicate.
-            f"AND r.is_superseded = {false}"
+    # -- dialect -------------------------------------------------------------------
+
+    def stage(self, cursor: Any, table: StagingTable, rows: list) -> None:
+        """Hand ``rows`` (tuples in the table's column order) to the database."""
+        raise NotImplementedError
+
+    def empty_staging_tables(self, cursor: Any) -> None:
+        raise NotImplementedError
+
+    def same(self, left: str, right: str) -> str:
+        """Equality that holds between two NULLs."""
+        raise NotImplementedError
+
+    def probe(self, join: str, table: str, alias: str, columns: str, condition: str) -> str:
+        """``join`` (JOIN or LEFT JOIN) the row of ``table`` matching ``condition``.
+
+        ``condition`` picks at most one row through a unique index; ``columns`` are the
+        ones the statement reads from it.
+        """
+        return f"{join} {table} {alias} ON {condition}"
+
+    def matched_outcome(self, cursor: Any, flow_file_id: int) -> tuple[int, int, int, list]:
+        """Matched, already held and superseding counts, and same-file repeats.
+
+        Repeats are (line, earlier line, same content) for matched readings whose
+        current reading came from this same file.
+        """
+        raise NotImplementedError
+
+    def param_datetime(self, value: datetime | None) -> Any:
+        """A datetime as staging takes it."""
+        return value
+
+    def id_in(self, column: str, subquery: str) -> str:
+        """``column`` is one of the ids ``subquery`` selects (looked up by index)."""
+        return f"{column} IN ({subquery})"
+
+    # -- statements ----------------------------------------------------------------
+
+    def create_staging_tables(self, cursor: Any) -> None:
+        for table in STAGING_TABLES:
+            columns = ", ".join(
+                f"{name} {field.db_type(connection)}" for name, field in table.columns
+            )
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {table.name} ({columns})")
+
+    def insert_meter_points(self, cursor: Any) -> None:
+        columns = ", ".join(STAGED_METER_POINTS.column_names)
+        cursor.execute(
+            f"INSERT INTO {self.meter_point_table} ({columns}) "
+            f"SELECT {columns} FROM {STAGED_METER_POINTS.name} "
+            # "WHERE true" tells SQLite's parser the ON CONFLICT is the upsert's.
+            f"WHERE {self.true} = {self.true} ON CONFLICT (mpan_core) DO NOTHING"
+        )
+
+    def insert_meters(self, cursor: Any) -> None:
+        cursor.execute(
+            f"INSERT INTO {self.meter_table} (meter_point_id, serial_number) "
+            f"SELECT mp.id, s.serial_number FROM {STAGED_METERS.name} s "
+            + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = s.mpan_core")
+            + f" WHERE {self.true} = {self.true} "
+            "ON CONFLICT (meter_point_id, serial_number) DO NOTHING"
+        )
+
+    def match_staged_readings(self, cursor: Any) -> None:
+        same_content = " AND ".join(self.same(f"r.{name}", f"s.{name}") for name in CONTENT_FIELDS)
+        copied = ", ".join(
+            f"s.{name}" for name in ("line_number", "register_id", "read_at", *CONTENT_FIELDS)
+        )
+        key = "r.meter_id = m.id AND r.register_id = s.register_id AND r.read_at = s.read_at"
+        content = ", ".join(f"r.{name}" for name in CONTENT_FIELDS)
+        cursor.execute(
+            f"INSERT INTO {MATCHED_READINGS.name} ({', '.join(MATCHED_READINGS.column_names)}) "
+            f"SELECT m.id, {copied}, r.id, r.flow_file_id, r.line_number, "
+            f"CASE WHEN r.id IS NOT NULL AND {same_content} THEN {self.true} "
+            f"ELSE {self.false} END "
+            f"FROM {STAGED_READINGS.name} s "
+            + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = s.mpan_core")
+            + " "
+            + self.probe(
+                "JOIN",
+                self.meter_table,
+                "m",
+                "id",
+                "m.meter_point_id = mp.id AND m.serial_number = s.serial_number",
+            )
+            + " "
+            + self.probe(
+                "LEFT JOIN",
+                self.reading_table,
+                "r",
+                f"r.id, r.flow_file_id, r.line_number, {content}",
+                f"{key} AND r.is_superseded = {self.false}",
+            )
+        )
+
+    def mark_superseded(self, cursor: Any) -> None:
+        superseded = (
+            f"SELECT earlier_id FROM {MATCHED_READINGS.name} "
+            f"WHERE earlier_id IS NOT NULL AND same_content = {self.false}"
+        )
+        cursor.execute(
+            f"UPDATE {self.reading_table} SET is_superseded = {self.true} "
+            f"WHERE {self.id_in('id', superseded)}"
+        )
+
+    def insert_matched_readings(self, cursor: Any, flow_file_id: int) -> None:
+        copied = ", ".join(("line_number", "register_id", "read_at", *CONTENT_FIELDS))
+        cursor.execute(
+            f"INSERT INTO {self.reading_table} "
+            f"(meter_id, flow_file_id, {copied}, is_superseded, supersedes_id) "
+            f"SELECT meter_id, %s, {copied}, {self.false}, earlier_id "
+            f"FROM {MATCHED_READINGS.name} "
+            f"WHERE earlier_id IS NULL OR same_content = {self.false} ORDER BY line_number",
+            [flow_file_id],
+        )
+
+    def insert_site_visits(self, cursor: Any, flow_file_id: int) -> None:
+        # A 033's reading is the row this file stored for its line or, when that line
+        # was already held, the earlier reading it matched.
+        cursor.execute(
+            f"INSERT INTO {self.site_visit_table} (flow_file_id, line_number, level, "
+            "check_code, additional_information, meter_point_id, meter_id, reading_id) "
+            "SELECT %s, v.line_number, v.level, v.check_code, v.additional_information, "
+            "mp.id, m.id, COALESCE(own.id, held.earlier_id) "
+            f"FROM {STAGED_SITE_VISITS.name} v "
+            + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = v.mpan_core")
+            + " "
+            + self.probe(
+                "LEFT JOIN",
+                self.meter_table,
+                "m",
+                "id",
+                "m.meter_point_id = mp.id AND m.serial_number = v.serial_number",
+            )
+            + " "
+            + self.probe(
+                "LEFT JOIN",
+                self.reading_table,
+                "own",
+                "id",
+                "own.flow_file_id = %s AND own.line_number = v.reading_line_number",
+            )
+            + f" LEFT JOIN {MATCHED_READINGS.name} held "
+            f"ON held.line_number = v.reading_line_number AND held.same_content = {self.true} "
+            "ORDER BY v.line_number",
+            [flow_file_id, flow_file_id],
         )
 
     # -- values --------------------------------------------------------------------
 
-    def param_datetime(self, value: datetime | None) -> Any:
-        """A datetime as this database takes it as a parameter."""
-        return value
-
-    def key_datetime(self, value: datetime) -> Any:
-        """A datetime as a key that equals what ``stored_datetime`` gives back."""
-        return self.param_datetime(value)
-
-    def stored_datetime(self, value: Any) -> Any:
-        return value
-
-    def content(self, record: RegisterReading) -> tuple:
+    def reading_row(self, record: RegisterReading) -> tuple:
+        """A reading as a ``STAGED_READINGS`` row."""
+        param_datetime = self.param_datetime
         return (
-            record.value.quantize(DECIMAL_QUANTUM),
+            record.line_number,
+            record.mpan_core,
+            record.serial_number,
+            record.register_id,
+            param_datetime(record.read_at),
+            # Plain notation, exactly as parsed: never through a float.
+            format(record.value, "f"),
             record.reading_type,
             record.bsc_validation_status,
             record.reading_flag,
             record.reading_method,
-            self.param_datetime(record.md_reset_at),
+            param_datetime(record.md_reset_at),
             record.md_reset_count,
             record.validation_reason_code,
             record.validation_status,
-        )
-
-    def stored_content(self, row: Sequence[Any]) -> tuple:
-        value, reading_type, status, flag, method, md_at, md_count, reason, valid = row
-        # SQLite hands decimals back as int or float: str() gives the shortest exact form.
-        value = Decimal(str(value)).quantize(DECIMAL_QUANTUM)
-        return (
-            value,
-            reading_type,
-            status,
-            None if flag is None else bool(flag),
-            method,
-            self.stored_datetime(md_at),
-            md_count,
-            reason,
-            None if valid is None else bool(valid),
         )
 
 
 class _SqliteSql(_Sql):
     vendor = "sqlite"
 
-    def upsert_meter_points(self, cursor: Any, rows: list[tuple]) -> None:
-        cursor.executemany(
-            f"INSERT INTO {self.meter_point_table} (mpan_core, distributor_id, "
-            "check_digit_valid, is_amsid) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (mpan_core) DO NOTHING",
-            rows,
+    def stage(self, cursor: Any, table: StagingTable, rows: list) -> None:
+        if rows:
+            placeholders = ", ".join(["%s"] * len(table.columns))
+            cursor.executemany(f"INSERT INTO {table.name} VALUES ({placeholders})", rows)
+
+    def empty_staging_tables(self, cursor: Any) -> None:
+        for table in STAGING_TABLES:
+            cursor.execute(f"DELETE FROM {table.name}")
+
+    def same(self, left: str, right: str) -> str:
+        return f"{left} IS {right}"
+
+    def matched_outcome(self, cursor: Any, flow_file_id: int) -> tuple[int, int, int, list]:
+        # One row, the repeats as JSON: fetching rows one at a time would switch
+        # Python's GIL to the parsing thread and back for every row.
+        cursor.execute(
+            "SELECT count(*), coalesce(sum(earlier_id IS NOT NULL AND same_content = 1), 0), "
+            "coalesce(sum(earlier_id IS NOT NULL AND same_content = 0), 0), "
+            "json_group_array(json_array(line_number, earlier_line_number, same_content)) "
+            f"FILTER (WHERE earlier_flow_file_id = %s) FROM {MATCHED_READINGS.name}",
+            [flow_file_id],
         )
-
-    def select_meter_points(self, cursor: Any, cores: list[str]) -> Iterator[tuple]:
-        for chunk in _chunks(cores, MAX_PARAMETERS):
-            cursor.execute(
-                f"SELECT mpan_core, id FROM {self.meter_point_table} "
-                f"WHERE mpan_core IN {_placeholders(len(chunk))}",
-                chunk,
-            )
-            yield from cursor.fetchall()
-
-    def upsert_meters(self, cursor: Any, rows: list[tuple]) -> None:
-        cursor.executemany(
-            f"INSERT INTO {self.meter_table} (meter_point_id, serial_number) VALUES (%s, %s) "
-            "ON CONFLICT (meter_point_id, serial_number) DO NOTHING",
-            rows,
-        )
-
-    def select_meters(self, cursor: Any, meter_point_ids: list[int]) -> Iterator[tuple]:
-        for chunk in _chunks(meter_point_ids, MAX_PARAMETERS):
-            cursor.execute(
-                f"SELECT meter_point_id, serial_number, id FROM {self.meter_table} "
-                f"WHERE meter_point_id IN {_placeholders(len(chunk))}",
-                chunk,
-            )
-            yield from cursor.fetchall()
-
-    def select_current(self, cursor: Any, keys: list[tuple]) -> Iterator[tuple]:
-        # A join against the keys searches the partial unique index once per key; the
-        # row-value "IN (VALUES ...)" form makes SQLite scan the whole index instead.
-        for chunk in _chunks(keys, MAX_PARAMETERS // 4):
-            values = ", ".join(["(%s, %s, %s)"] * len(chunk))
-            cursor.execute(
-                f"WITH wanted (meter_id, register_id, read_at) AS (VALUES {values}) "
-                + self.current_select("wanted", "0"),
-                [value for key in chunk for value in key],
-            )
-            yield from cursor.fetchall()
-
-    def mark_superseded(self, cursor: Any, ids: list[int]) -> None:
-        for chunk in _chunks(ids, MAX_PARAMETERS):
-            cursor.execute(
-                f"UPDATE {self.reading_table} SET is_superseded = 1 "
-                f"WHERE id IN {_placeholders(len(chunk))}",
-                chunk,
-            )
-
-    def insert_readings(self, cursor: Any, rows: list[tuple]) -> None:
-        cursor.executemany(
-            f"INSERT INTO {self.reading_table} ({self.columns}) "
-            f"VALUES {_placeholders(len(INSERT_FIELDS))}",
-            rows,
-        )
-
-    def select_reading_ids(
-        self, cursor: Any, flow_file_id: int, lines: list[int]
-    ) -> Iterator[tuple]:
-        for chunk in _chunks(lines, MAX_PARAMETERS // 2):
-            cursor.execute(
-                f"SELECT line_number, id FROM {self.reading_table} "
-                f"WHERE flow_file_id = %s AND line_number IN {_placeholders(len(chunk))}",
-                [flow_file_id, *chunk],
-            )
-            yield from cursor.fetchall()
+        matched, duplicates, superseding, repeats = cursor.fetchone()
+        return matched, duplicates, superseding, json.loads(repeats)
 
     def param_datetime(self, value: datetime | None) -> Any:
-        # Django stores SQLite datetimes as naive UTC text; readings in a file share few
-        # distinct times, so each is adapted once.
+        # Django stores SQLite datetimes as naive UTC text; readings in a file share
+        # few distinct times, so each is adapted once.
         if value is None:
             return None
         adapted = self._adapted.get(value)
@@ -447,105 +502,57 @@ class _SqliteSql(_Sql):
             adapted = self._adapted[value] = connection.ops.adapt_datetimefield_value(value)
         return adapted
 
-    def stored_datetime(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return self.param_datetime(value.replace(tzinfo=UTC))
-        return value
-
 
 class _PostgresSql(_Sql):
     vendor = "postgresql"
+    true, false = "true", "false"
 
-    def upsert_meter_points(self, cursor: Any, rows: list[tuple]) -> None:
+    def stage(self, cursor: Any, table: StagingTable, rows: list) -> None:
         if rows:
-            cursor.execute(
-                f"INSERT INTO {self.meter_point_table} (mpan_core, distributor_id, "
-                "check_digit_valid, is_amsid) "
-                "SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::boolean[]) "
-                "ON CONFLICT (mpan_core) DO NOTHING",
-                [list(column) for column in zip(*rows)],
-            )
+            with cursor.cursor.copy(
+                f"COPY {table.name} ({', '.join(table.column_names)}) FROM STDIN"
+            ) as copy:
+                for row in rows:
+                    copy.write_row(row)
 
-    def select_meter_points(self, cursor: Any, cores: list[str]) -> Iterator[tuple]:
-        cursor.execute(
-            f"SELECT mpan_core, id FROM {self.meter_point_table} "
-            "WHERE mpan_core = ANY(%s::text[])",
-            [cores],
+    def create_staging_tables(self, cursor: Any) -> None:
+        # Each batch's statements are estimated as costly enough to compile with JIT,
+        # which takes longer (150 ms and more) than running them; for this
+        # transaction only.
+        cursor.execute("SET LOCAL jit = off")
+        super().create_staging_tables(cursor)
+
+    def empty_staging_tables(self, cursor: Any) -> None:
+        # TRUNCATE, not DELETE: autovacuum never visits temporary tables, so deleted
+        # rows would pile up for the rest of the file.
+        cursor.execute(f"TRUNCATE {', '.join(table.name for table in STAGING_TABLES)}")
+
+    def same(self, left: str, right: str) -> str:
+        return f"{left} IS NOT DISTINCT FROM {right}"
+
+    def probe(self, join: str, table: str, alias: str, columns: str, condition: str) -> str:
+        # LATERAL ... LIMIT 1 cannot be flattened into a join, so each staged row is
+        # one index probe: a plain join lets the planner hash-join against a scan of
+        # the whole table, and every batch would cost more as the table grows.
+        return (
+            f"{join} LATERAL (SELECT {columns} FROM {table} {alias} WHERE {condition} "
+            f"LIMIT 1) {alias} ON true"
         )
-        return iter(cursor.fetchall())
 
-    def upsert_meters(self, cursor: Any, rows: list[tuple]) -> None:
-        if rows:
-            cursor.execute(
-                f"INSERT INTO {self.meter_table} (meter_point_id, serial_number) "
-                "SELECT * FROM unnest(%s::bigint[], %s::text[]) "
-                "ON CONFLICT (meter_point_id, serial_number) DO NOTHING",
-                [list(column) for column in zip(*rows)],
-            )
+    def id_in(self, column: str, subquery: str) -> str:
+        # An array is a list of keys to the planner; "IN (subquery)" may be planned as
+        # a semi-join against a scan of the whole table.
+        return f"{column} = ANY(ARRAY({subquery}))"
 
-    def select_meters(self, cursor: Any, meter_point_ids: list[int]) -> Iterator[tuple]:
+    def matched_outcome(self, cursor: Any, flow_file_id: int) -> tuple[int, int, int, list]:
         cursor.execute(
-            f"SELECT meter_point_id, serial_number, id FROM {self.meter_table} "
-            "WHERE meter_point_id = ANY(%s::bigint[])",
-            [meter_point_ids],
+            "SELECT count(*), "
+            "count(*) FILTER (WHERE earlier_id IS NOT NULL AND same_content), "
+            "count(*) FILTER (WHERE earlier_id IS NOT NULL AND NOT same_content), "
+            "coalesce(json_agg(json_build_array(line_number, earlier_line_number, "
+            "same_content)) FILTER (WHERE earlier_flow_file_id = %s), '[]') "
+            f"FROM {MATCHED_READINGS.name}",
+            [flow_file_id],
         )
-        return iter(cursor.fetchall())
-
-    def select_current(self, cursor: Any, keys: list[tuple]) -> Iterator[tuple]:
-        if not keys:
-            return iter(())
-        # LATERAL ... LIMIT 1 cannot be flattened into a join, so each key is one index
-        # probe: a plain join lets the planner hash-join against a scan of the whole
-        # table, which makes every batch cost more as the table grows.
-        cursor.execute(
-            f"SELECT r.* FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[]) "
-            "AS wanted (meter_id, register_id, read_at) CROSS JOIN LATERAL ("
-            f"SELECT r.id, r.meter_id, r.register_id, r.read_at, r.flow_file_id, "
-            f"r.line_number, {self.content_columns} FROM {self.reading_table} r "
-            "WHERE r.meter_id = wanted.meter_id AND r.register_id = wanted.register_id "
-            "AND r.read_at = wanted.read_at AND r.is_superseded = false LIMIT 1) r",
-            [list(column) for column in zip(*keys)],
-        )
-        return iter(cursor.fetchall())
-
-    def mark_superseded(self, cursor: Any, ids: list[int]) -> None:
-        if ids:
-            cursor.execute(
-                f"UPDATE {self.reading_table} SET is_superseded = true "
-                "WHERE id = ANY(%s::bigint[])",
-                [ids],
-            )
-
-    def insert_readings(self, cursor: Any, rows: list[tuple]) -> None:
-        with cursor.cursor.copy(f"COPY {self.reading_table} ({self.columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-
-    def select_reading_ids(
-        self, cursor: Any, flow_file_id: int, lines: list[int]
-    ) -> Iterator[tuple]:
-        cursor.execute(
-            f"SELECT line_number, id FROM {self.reading_table} "
-            "WHERE flow_file_id = %s AND line_number = ANY(%s::integer[])",
-            [flow_file_id, lines],
-        )
-        return iter(cursor.fetchall())
-
-
-def _placeholders(count: int) -> str:
-    return "(" + ", ".join(["%s"] * count) + ")"
-
-
-def _chunks(items: Sequence[Any] | Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """Split ``items`` into lists of at most ``size``, each padded to a power of two.
-
-    The database driver caches a prepared statement per distinct SQL text; an IN list
-    of a new length every batch would fill that cache with large, never-reused
-    statements. Padding (repeating the last item, harmless in IN) keeps a handful.
-    """
-    items = list(items)
-    for start in range(0, len(items), size):
-        chunk = items[start : start + size]
-        padded_length = min(size, 1 << (len(chunk) - 1).bit_length())
-        chunk.extend([chunk[-1]] * (padded_length - len(chunk)))
-        yield chunk
+        matched, duplicates, superseding, repeats = cursor.fetchone()
+        return matched, duplicates, superseding, repeats

@@ -8,6 +8,7 @@ into an exit status, an HTTP response or a message.
 import hashlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -21,6 +22,7 @@ from meter_readings.d0010 import (
     Finding,
     MeterPointRecord,
     MeterRecord,
+    ParseEvent,
     ParseSummary,
     RegisterReading,
     SiteVisitRecord,
@@ -36,6 +38,7 @@ from meter_readings.models import (
     Reading,
 )
 from meter_readings.services.batch_writer import DEFAULT_BATCH_SIZE, BatchWriter
+from meter_readings.services.read_ahead import ReadAhead
 
 logger = logging.getLogger(__name__)
 
@@ -212,8 +215,18 @@ class _ImportRun:
         self._unsaved_findings: list[Finding] = []
 
     def execute(self, on_progress: Callable[[ImportProgress], None] | None) -> ImportReport:
+        # Parsing runs a few thousand events ahead in its own thread, overlapping the
+        # database's work on each batch (see read_ahead).
+        with ReadAhead(parse_stream(self.stream), checkpoint=self.stream.tell) as events:
+            return self._consume(events, on_progress)
+
+    def _consume(
+        self,
+        events: ReadAhead[ParseEvent],
+        on_progress: Callable[[ImportProgress], None] | None,
+    ) -> ImportReport:
         summary = ParseSummary()
-        for count, event in enumerate(parse_stream(self.stream), start=1):
+        for count, event in enumerate(events, start=1):
             if isinstance(event, RegisterReading):
                 if self.writer is not None:
                     self.writer.add_reading(event)
@@ -237,13 +250,13 @@ class _ImportRun:
                     )
                 )
                 if original is None:
-                    original = self._start(event)
+                    original = self._start(event, exclusive=events.paused)
                 if original is not None:
                     return self.record_duplicate(event, original)
             elif isinstance(event, ParseSummary):
                 summary = event
             if on_progress is not None and count % PROGRESS_EVERY_EVENTS == 0:
-                on_progress(self._progress(self.stream.tell()))
+                on_progress(self._progress(events.position or 0))
         if self.writer is not None:
             self.writer.flush()
         if on_progress is not None:
@@ -256,7 +269,9 @@ class _ImportRun:
             bytes_read=bytes_read, bytes_total=self.context.size_bytes, readings_stored=stored
         )
 
-    def _start(self, header: FileHeader) -> FlowFile | None:
+    def _start(
+        self, header: FileHeader, *, exclusive: Callable[[], AbstractContextManager[object]]
+    ) -> FlowFile | None:
         """Claim the sender + file identifier; returns the original if we lost a race."""
         try:
             with transaction.atomic():
@@ -271,7 +286,10 @@ class _ImportRun:
             )
         if self.keep_readings:
             self.writer = BatchWriter(
-                flow_file=self.flow_file, on_finding=self.add_finding, batch_size=self.batch_size
+                flow_file=self.flow_file,
+                on_finding=self.add_finding,
+                batch_size=self.batch_size,
+                exclusive=exclusive,
             )
         return None
 

@@ -1,0 +1,125 @@
+"""Run an iterator in a background thread, a few chunks ahead of its consumer.
+
+The import parses in this thread while the database does a batch's set-based work in
+the caller's: those statements run with Python's GIL released, so parsing the next
+batch costs no wall time. Memory stays flat: at most ``depth`` chunks wait at once.
+
+A consumer that is about to do GIL-bound work one row at a time (handing rows to a
+database driver) holds ``paused()``: the thread stops between chunks instead of trading
+the GIL back and forth with it on every row, which would make both crawl.
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from itertools import islice
+from types import TracebackType
+from typing import Any
+
+DEFAULT_CHUNK_SIZE = 100
+DEFAULT_DEPTH = 256
+_POLL_SECONDS = 0.1
+
+
+class _End:
+    """The iterator is exhausted."""
+
+
+class _Failure:
+    """The iterator raised; the consumer re-raises it."""
+
+    def __init__(self, exception: BaseException) -> None:
+        self.exception = exception
+
+
+class ReadAhead[T]:
+    """Iterate ``items`` in a background thread; use as a context manager.
+
+    ``checkpoint`` (for example a stream's ``tell``) is called in the thread after each
+    chunk; ``position`` is its value for the chunk being consumed.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[T],
+        *,
+        checkpoint: Callable[[], Any] | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        depth: int = DEFAULT_DEPTH,
+    ) -> None:
+        self.position: Any = None
+        self._items = items
+        self._checkpoint = checkpoint
+        self._chunk_size = chunk_size
+        self._queue: queue.Queue[tuple[list[T], Any] | _End | _Failure] = queue.Queue(depth)
+        self._gate = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="read-ahead", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "ReadAhead[T]":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, _Failure):
+                raise item.exception
+            chunk, self.position = item
+            yield from chunk
+
+    def paused(self) -> AbstractContextManager[object]:
+        """Hold the thread between chunks for the duration of a ``with`` block."""
+        return self._gate
+
+    def close(self) -> None:
+        """Stop the thread (after its current chunk) and wait for it."""
+        self._stopping.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+    def _produce(self) -> None:
+        iterator = iter(self._items)
+        try:
+            while not self._stopping.is_set():
+                with self._gate:
+                    chunk = list(islice(iterator, self._chunk_size))
+                    position = self._checkpoint() if self._checkpoint is not None else None
+                if not chunk:
+                    self._put(_End())
+                    return
+                self._put((chunk, position))
+                # Hand the GIL over now if the consumer waits for it, rather than
+                # after the interpreter's switch interval (5 ms): it may be waiting to
+                # return from a database call, or for this chunk.
+                time.sleep(0)
+        except BaseException as exception:  # handed to the consumer, which re-raises it
+            self._put(_Failure(exception))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item: tuple[list[T], Any] | _End | _Failure) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                pass
