@@ -614,6 +614,54 @@ class TestConformantFastPath:
         assert fast.summary.group_count == general.summary.group_count
 
 
+_PARENT_LINES = st.one_of(
+    st.builds(
+        "026|{}|{}|".format,
+        st.one_of(
+            st.sampled_from([MPAN_A, MPAN_B, "7712345678901", "7812345678901", "9912345678901"]),
+            st.from_regex(r"[0-9]{13}", fullmatch=True),
+        ),
+        st.sampled_from(["V", "U", "F", "X", ""]),
+    ),
+    st.builds(
+        "028|{}|{}|".format,
+        st.one_of(
+            st.sampled_from(["M1", "S57B 87130", "", "ABCDEFGHIJK", "caf\u00e9", "a\tb"]),
+            st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=11),
+        ).filter(lambda serial: "|" not in serial),
+        st.sampled_from(["C", "S", "O", "Q", ""]),
+    ),
+    st.just(reading_line("01", "20260222000000", "123.4")),
+)
+
+
+class TestConformantParentFastPath:
+    @settings(max_examples=200)
+    @given(st.lists(_PARENT_LINES, max_size=12))
+    def test_026_and_028_lines_give_exactly_what_the_general_path_gives(self, lines):
+        fast = parse_groups(lines)
+        # Without its trailing delimiter a 026 or 028 can only take the general path
+        # (one whose last item is empty already does: the fast path needs it filled).
+        general = parse_groups(
+            [
+                line[:-1] if line[:4] in ("026|", "028|") and not line.endswith("||") else line
+                for line in lines
+            ]
+        )
+
+        records = (MeterPointRecord, MeterRecord, RegisterReading)
+        assert [e for e in fast.events if isinstance(e, records)] == [
+            e for e in general.events if isinstance(e, records)
+        ]
+        assert fast.findings == [
+            finding
+            for finding in general.findings
+            if finding.code != FindingCode.MISSING_TRAILING_DELIMITER
+        ]
+        for count in ("group_count", "meter_point_count", "meter_count", "readings_parsed"):
+            assert getattr(fast.summary, count) == getattr(general.summary, count)
+
+
 class TestNeverRaises:
     @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
     @given(st.binary(max_size=2000))
