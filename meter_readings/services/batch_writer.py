@@ -13,16 +13,17 @@ Per batch, whatever its size:
    superseded readings marked; new readings inserted; one row back with the counts and
    any same-file repeats to report.
 
-No statement is issued per record, and the set-based steps run inside the database
+No statement is issued per record, and every statement runs inside the database
 driver with Python's GIL released, so the import can parse the next batch meanwhile
-(``read_ahead``). Staging hands rows over one at a time and needs the GIL throughout:
-it runs inside ``exclusive()``, which the import uses to pause its parsing thread.
+(``read_ahead``). On SQLite that is why staging sends many rows per INSERT rather than
+using ``executemany``, which releases and retakes the GIL once per row.
 """
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,9 @@ from meter_readings.models import (
 )
 
 DEFAULT_BATCH_SIZE = 10000
+# Bound parameters per staging statement (SQLite allows 32,766); a power of two, so
+# that limit // columns rows stay within it.
+MAX_STAGED_PARAMETERS = 16384
 ADAPTED_DATETIME_CACHE = 10000
 
 # The columns whose equality makes a second copy of a reading a duplicate.
@@ -58,6 +62,22 @@ class StagingTable:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
+
+
+def _statement_sizes(total: int, limit: int) -> Iterator[int]:
+    """Split ``total`` rows into statements of ``limit`` rows, then powers of two.
+
+    Each distinct row count is a distinct SQL text for the driver's statement cache:
+    powers of two keep that to a handful whatever the batch sizes.
+    """
+    full, rest = divmod(total, limit)
+    yield from [limit] * full
+    size = 1 << max(rest.bit_length() - 1, 0)
+    while rest:
+        if size <= rest:
+            yield size
+            rest -= size
+        size >>= 1
 
 
 def _fields(model: type, *names: str) -> tuple[tuple[str, Field], ...]:
@@ -135,12 +155,10 @@ class BatchWriter:
         flow_file: FlowFile,
         on_finding: Callable[[Finding], None],
         batch_size: int = DEFAULT_BATCH_SIZE,
-        exclusive: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self.flow_file = flow_file
         self.on_finding = on_finding
         self.batch_size = batch_size
-        self.exclusive = exclusive
         self.counts = WriteCounts()
         self._sql = _Sql.for_connection()
         self._staging_ready = False
@@ -185,39 +203,38 @@ class BatchWriter:
             if not self._staging_ready:
                 sql.create_staging_tables(cursor)
                 self._staging_ready = True
-            with self.exclusive():
-                sql.empty_staging_tables(cursor)
-                sql.stage(
-                    cursor,
-                    STAGED_METER_POINTS,
-                    [
-                        (r.mpan_core, r.distributor_id, r.check_digit_valid, r.is_amsid)
-                        for r in self._meter_points
-                    ],
-                )
-                sql.stage(
-                    cursor,
-                    STAGED_METERS,
-                    [(r.mpan_core, r.serial_number) for r in self._meters],
-                )
-                row = sql.reading_row
-                sql.stage(cursor, STAGED_READINGS, [row(r) for r in self._readings.values()])
-                sql.stage(
-                    cursor,
-                    STAGED_SITE_VISITS,
-                    [
-                        (
-                            visit.line_number,
-                            visit.group_code,
-                            visit.check_code,
-                            visit.additional_information,
-                            visit.mpan_core,
-                            visit.serial_number or None,
-                            visit.reading_line_number,
-                        )
-                        for visit in self._site_visits
-                    ],
-                )
+            sql.empty_staging_tables(cursor)
+            sql.stage(
+                cursor,
+                STAGED_METER_POINTS,
+                [
+                    (r.mpan_core, r.distributor_id, r.check_digit_valid, r.is_amsid)
+                    for r in self._meter_points
+                ],
+            )
+            sql.stage(
+                cursor,
+                STAGED_METERS,
+                [(r.mpan_core, r.serial_number) for r in self._meters],
+            )
+            row = sql.reading_row
+            sql.stage(cursor, STAGED_READINGS, [row(r) for r in self._readings.values()])
+            sql.stage(
+                cursor,
+                STAGED_SITE_VISITS,
+                [
+                    (
+                        visit.line_number,
+                        visit.group_code,
+                        visit.check_code,
+                        visit.additional_information,
+                        visit.mpan_core,
+                        visit.serial_number or None,
+                        visit.reading_line_number,
+                    )
+                    for visit in self._site_visits
+                ],
+            )
             if self._meter_points:
                 sql.insert_meter_points(cursor)
             if self._meters:
@@ -466,9 +483,22 @@ class _SqliteSql(_Sql):
     vendor = "sqlite"
 
     def stage(self, cursor: Any, table: StagingTable, rows: list) -> None:
-        if rows:
-            placeholders = ", ".join(["%s"] * len(table.columns))
-            cursor.executemany(f"INSERT INTO {table.name} VALUES ({placeholders})", rows)
+        # Many rows per INSERT, not executemany: executemany releases and retakes the
+        # GIL for every row, which the parsing thread would turn into a wait of up to
+        # 5 ms each; one statement releases it once, for all its rows.
+        row = "(" + ", ".join(["?"] * len(table.columns)) + ")"
+        raw_cursor = cursor.cursor
+        start = 0
+        for count in _statement_sizes(len(rows), MAX_STAGED_PARAMETERS // len(table.columns)):
+            chunk = rows[start : start + count]
+            start += count
+            # Straight to sqlite3: the SQL is already in its "?" style, and Django would
+            # rewrite thousands of placeholders on every call.
+            sqlite3.Cursor.execute(
+                raw_cursor,
+                f"INSERT INTO {table.name} VALUES {', '.join([row] * count)}",
+                list(chain.from_iterable(chunk)),
+            )
 
     def empty_staging_tables(self, cursor: Any) -> None:
         for table in STAGING_TABLES:

@@ -8,7 +8,6 @@ into an exit status, an HTTP response or a message.
 import hashlib
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -250,7 +249,7 @@ class _ImportRun:
                     )
                 )
                 if original is None:
-                    original = self._start(event, exclusive=events.paused)
+                    original = self._start(event)
                 if original is not None:
                     return self.record_duplicate(event, original)
             elif isinstance(event, ParseSummary):
@@ -269,9 +268,7 @@ class _ImportRun:
             bytes_read=bytes_read, bytes_total=self.context.size_bytes, readings_stored=stored
         )
 
-    def _start(
-        self, header: FileHeader, *, exclusive: Callable[[], AbstractContextManager[object]]
-    ) -> FlowFile | None:
+    def _start(self, header: FileHeader) -> FlowFile | None:
         """Claim the sender + file identifier; returns the original if we lost a race."""
         try:
             with transaction.atomic():
@@ -289,7 +286,6 @@ class _ImportRun:
                 flow_file=self.flow_file,
                 on_finding=self.add_finding,
                 batch_size=self.batch_size,
-                exclusive=exclusive,
             )
         return None
 

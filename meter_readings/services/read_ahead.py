@@ -4,16 +4,16 @@ The import parses in this thread while the database does a batch's set-based wor
 the caller's: those statements run with Python's GIL released, so parsing the next
 batch costs no wall time. Memory stays flat: at most ``depth`` chunks wait at once.
 
-A consumer that is about to do GIL-bound work one row at a time (handing rows to a
-database driver) holds ``paused()``: the thread stops between chunks instead of trading
-the GIL back and forth with it on every row, which would make both crawl.
+The consumer must not release the GIL often and briefly (say, once per row handed to a
+database driver): each time, taking it back waits for this thread to let go, up to the
+interpreter's switch interval (5 ms). This thread lets go after every chunk, so a
+consumer returning from a long call waits a fraction of a millisecond.
 """
 
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
 from itertools import islice
 from types import TracebackType
 from typing import Any
@@ -54,7 +54,6 @@ class ReadAhead[T]:
         self._checkpoint = checkpoint
         self._chunk_size = chunk_size
         self._queue: queue.Queue[tuple[list[T], Any] | _End | _Failure] = queue.Queue(depth)
-        self._gate = threading.Lock()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="read-ahead", daemon=True)
         self._thread.start()
@@ -80,10 +79,6 @@ class ReadAhead[T]:
             chunk, self.position = item
             yield from chunk
 
-    def paused(self) -> AbstractContextManager[object]:
-        """Hold the thread between chunks for the duration of a ``with`` block."""
-        return self._gate
-
     def close(self) -> None:
         """Stop the thread (after its current chunk) and wait for it."""
         self._stopping.set()
@@ -98,9 +93,8 @@ class ReadAhead[T]:
         iterator = iter(self._items)
         try:
             while not self._stopping.is_set():
-                with self._gate:
-                    chunk = list(islice(iterator, self._chunk_size))
-                    position = self._checkpoint() if self._checkpoint is not None else None
+                chunk = list(islice(iterator, self._chunk_size))
+                position = self._checkpoint() if self._checkpoint is not None else None
                 if not chunk:
                     self._put(_End())
                     return

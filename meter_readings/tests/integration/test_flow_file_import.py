@@ -25,6 +25,7 @@ from meter_readings.tests.d0010_files import (
     d0010_bytes,
     reading_line,
     simple_groups,
+    valid_mpan,
 )
 from meter_readings.tests.factories import make_reading
 
@@ -336,6 +337,45 @@ class TestSupersededReadings:
     def test_the_database_refuses_a_negative_reading(self):
         with pytest.raises(IntegrityError), transaction.atomic():
             make_reading(value=Decimal("-1"))
+
+
+def many_readings(count: int, *, value_of=lambda index: f"{index}.5") -> list[str]:
+    """``count`` readings, two registers per meter, one meter per MPAN."""
+    groups = []
+    for index in range(0, count, 2):
+        groups += [f"026|{valid_mpan(f'{120000000000 + index}')}|V|", f"028|M{index}|C|"]
+        groups += [reading_line(register, value=value_of(index)) for register in ("01", "02")]
+    return groups
+
+
+class TestLargeBatches:
+    # More rows than one staging statement takes (16,384 parameters), in one batch.
+    COUNT = 2_600
+
+    def test_every_reading_of_a_large_batch_is_stored_once(self):
+        report = run_import(d0010_bytes(many_readings(self.COUNT)))
+
+        assert report.readings_imported == self.COUNT
+        assert Reading.objects.count() == self.COUNT
+        assert MeterPoint.objects.count() == Meter.objects.count() == self.COUNT // 2
+        last = Reading.objects.get(meter__serial_number=f"M{self.COUNT - 2}", register_id="02")
+        assert last.value == Decimal(f"{self.COUNT - 2}.5")
+
+    def test_a_resend_under_a_new_identifier_is_held_and_a_changed_one_supersedes(self):
+        run_import(d0010_bytes(many_readings(self.COUNT), file_id="0000000001"))
+
+        held = run_import(d0010_bytes(many_readings(self.COUNT), file_id="0000000002"))
+        changed = run_import(
+            d0010_bytes(
+                many_readings(self.COUNT, value_of=lambda index: f"{index + (index == 42)}.5"),
+                file_id="0000000003",
+            )
+        )
+
+        assert (held.readings_imported, held.readings_duplicate) == (0, self.COUNT)
+        assert (changed.readings_imported, changed.readings_superseding) == (2, 2)
+        assert Reading.objects.count() == self.COUNT + 2
+        assert Reading.objects.filter(is_superseded=True).count() == 2
 
 
 class TestFailures:

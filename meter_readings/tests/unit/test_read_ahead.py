@@ -1,7 +1,6 @@
 """ReadAhead: an iterator run in a background thread, a bounded number of chunks ahead."""
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -66,20 +65,3 @@ class TestFailures:
                     break
         assert closed.wait(5)
         assert threading.active_count() == before
-
-
-class TestPaused:
-    def test_the_thread_makes_no_progress_while_paused(self) -> None:
-        produced: list[int] = []
-
-        def counting() -> Iterator[int]:
-            for number in range(100_000):
-                produced.append(number)
-                yield number
-
-        with ReadAhead(counting(), chunk_size=10, depth=100_000) as items:
-            with items.paused():
-                count_when_paused = len(produced)
-                time.sleep(0.2)
-                assert len(produced) == count_when_paused
-            assert sum(1 for _ in items) == 100_000
