@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
-from meter_readings.d0010 import FindingCode
+from meter_readings.d0010 import FindingCode, RegisterReading, parse_d0010
 from meter_readings.models import (
     FlowFile,
     FlowFileStatus,
@@ -27,7 +27,7 @@ from meter_readings.tests.d0010_files import (
     simple_groups,
     valid_mpan,
 )
-from meter_readings.tests.factories import make_reading
+from meter_readings.tests.factories import make_flow_file, make_reading
 
 pytestmark = pytest.mark.django_db
 
@@ -376,6 +376,23 @@ class TestLargeBatches:
         assert (changed.readings_imported, changed.readings_superseding) == (2, 2)
         assert Reading.objects.count() == self.COUNT + 2
         assert Reading.objects.filter(is_superseded=True).count() == 2
+
+
+class TestBatchWriterGuards:
+    def test_a_reading_whose_meter_was_never_written_fails_the_batch(self):
+        # The parser always gives a reading's 026 and 028 first; if a caller did not,
+        # the staging join would drop the reading: the writer refuses instead.
+        writer = BatchWriter(flow_file=make_flow_file(), on_finding=lambda finding: None)
+        reading = next(
+            event
+            for event in parse_d0010(d0010_bytes(simple_groups()).splitlines())
+            if isinstance(event, RegisterReading)
+        )
+        writer.add_reading(reading)
+
+        with pytest.raises(RuntimeError, match="1 reading\\(s\\) of a batch found no meter"):
+            writer.flush()
+        assert not Reading.objects.exists()
 
 
 class TestFailures:
