@@ -3,7 +3,7 @@
 Per batch, whatever its size:
 
 1. the batch's 026s, 028s, 030s and site visits go into temporary staging tables, the
-   fastest way each database takes rows (``executemany`` on SQLite, ``COPY`` on
+   fastest way each database takes rows (multi-row INSERTs on SQLite, ``COPY`` on
    PostgreSQL);
 2. everything else is one set-based statement per step, run by the database: meter
    points and meters inserted with ``ON CONFLICT DO NOTHING``; each staged reading
@@ -23,8 +23,8 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import chain
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from django.db import connection
@@ -169,14 +169,23 @@ class BatchWriter:
 
     # -- collecting ----------------------------------------------------------------
 
+    # Every kind of record counts towards a full batch: a file of MPANs without readings
+    # must not grow memory either.
+
     def add_meter_point(self, record: MeterPointRecord) -> None:
         self._meter_points.append(record)
+        if len(self._meter_points) >= self.batch_size:
+            self.flush()
 
     def add_meter(self, record: MeterRecord) -> None:
         self._meters.append(record)
+        if len(self._meters) >= self.batch_size:
+            self.flush()
 
     def add_site_visit(self, record: SiteVisitRecord) -> None:
         self._site_visits.append(record)
+        if len(self._site_visits) >= self.batch_size:
+            self.flush()
 
     def add_reading(self, record: RegisterReading) -> None:
         key = (record.mpan_core, record.serial_number, record.register_id, record.read_at)
@@ -188,7 +197,7 @@ class BatchWriter:
         # A reading's 033s go in its batch, so they can be linked to its row.
         if record.site_visits:
             self._site_visits.extend(record.site_visits)
-        if len(self._readings) >= self.batch_size:
+        if len(self._readings) >= self.batch_size or len(self._site_visits) >= self.batch_size:
             self.flush()
 
     # -- writing -------------------------------------------------------------------

@@ -379,6 +379,25 @@ class TestLargeBatches:
 
 
 class TestBatchWriterGuards:
+    def test_meter_points_without_readings_are_written_in_batches_too(self, monkeypatch):
+        flushes = []
+        real_flush = BatchWriter.flush
+
+        def counting_flush(writer):
+            flushes.append(len(writer._meter_points))
+            real_flush(writer)
+
+        monkeypatch.setattr(BatchWriter, "flush", counting_flush)
+        groups = []
+        for index in range(10):
+            groups += [f"026|{valid_mpan(f'{130000000000 + index}')}|V|", f"028|M{index}|C|"]
+
+        run_import(d0010_bytes(groups), batch_size=3)
+
+        assert MeterPoint.objects.count() == Meter.objects.count() == 10
+        # Held at most a batch of them at a time, not all ten until the end.
+        assert max(flushes) <= 3 and len(flushes) >= 4
+
     def test_a_reading_whose_meter_was_never_written_fails_the_batch(self):
         # The parser always gives a reading's 026 and 028 first; if a caller did not,
         # the staging join would drop the reading: the writer refuses instead.
