@@ -1,17 +1,23 @@
 """``manage.py import_d0010 PATH...``: import D0010 files through the import service."""
 
 import json
+import logging
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from config.logging import JsonFormatter
 from meter_readings.inbox import Inbox, summarise
 from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_dict, report_as_text
@@ -26,6 +32,57 @@ from meter_readings.services import (
 CLEAN_STATUSES = (FlowFileStatus.IMPORTED, FlowFileStatus.DUPLICATE)
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+
+
+def _require_migrated_database() -> None:
+    """Refuse to start, with the fix, on a database that is unreachable or not set up."""
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except DatabaseError as problem:
+        reason = " ".join(str(problem).split())
+        raise CommandError(f"cannot use the database: {reason}", returncode=EXIT_USAGE)
+    if pending:
+        raise CommandError(
+            f"the database is not set up ({len(pending)} migration(s) not applied): "
+            "run 'python manage.py migrate' first",
+            returncode=EXIT_USAGE,
+        )
+
+
+class _WithoutTraceback(logging.Filter):
+    """Passes a copy of each record without its traceback (Python 3.12+ filters)."""
+
+    def filter(self, record: logging.LogRecord) -> logging.LogRecord | bool:
+        if record.exc_info is None and record.exc_text is None:
+            return True
+        concise = logging.makeLogRecord(record.__dict__)
+        concise.exc_info = concise.exc_text = None
+        return concise
+
+
+@contextmanager
+def _tracebacks_on_console(*, shown: bool) -> Iterator[None]:
+    """Keep tracebacks off a person's terminal unless asked for (-v 2).
+
+    A failed file is reported on its own line with the reason; the traceback is for
+    whoever debugs it. Structured (JSON) logs, which go to a collector, keep it.
+    """
+    handlers = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.StreamHandler)
+        and not isinstance(handler.formatter, JsonFormatter)
+    ]
+    concise = _WithoutTraceback()
+    if not shown:
+        for handler in handlers:
+            handler.addFilter(concise)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(concise)
 
 
 class Command(BaseCommand):
@@ -78,6 +135,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        _require_migrated_database()
+        with _tracebacks_on_console(shown=options["verbosity"] >= 2):
+            self._handle(options)
+
+    def _handle(self, options: dict[str, Any]) -> None:
         if options["watch"]:
             if options["paths"]:
                 raise CommandError("give PATHs or --watch DIR, not both", returncode=EXIT_USAGE)
@@ -190,7 +252,10 @@ def expand_paths(raw_paths: list[str]) -> list[Path]:
             found = sorted(
                 child
                 for child in path.rglob("*")
-                if child.is_file() and not any(part.startswith(".") for part in child.parts)
+                if child.is_file()
+                # Dotfiles below the directory named, not the path to it: "../inbox"
+                # and "/home/me/.d0010/inbox" hold files like any other directory.
+                and not any(part.startswith(".") for part in child.relative_to(path).parts)
             )
             if not found:
                 problems.append(f"{raw}: directory holds no files")

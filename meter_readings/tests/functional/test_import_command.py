@@ -1,4 +1,5 @@
 import io
+import logging
 import json
 import os
 import subprocess
@@ -165,6 +166,24 @@ class TestImportD0010:
         assert status == 1
         assert "MISSING_TRAILER no ZPT trailer: the file may be truncated after line 4" in output
 
+    def test_a_directory_reached_through_dot_dot_or_a_hidden_folder_is_read(
+        self, tmp_path, monkeypatch
+    ):
+        inbox = tmp_path / ".d0010" / "inbox"
+        (inbox / ".partial").mkdir(parents=True)
+        (inbox / "one.uff").write_bytes(d0010_bytes(simple_groups(), file_id="0000000001"))
+        (inbox / ".partial" / "two.uff").write_bytes(d0010_bytes(simple_groups(MPAN_B)))
+        (tmp_path / "work").mkdir()
+        monkeypatch.chdir(tmp_path / "work")
+
+        output, status = run_command("../.d0010/inbox")
+
+        assert status == 0
+        assert "one.uff: imported" in output
+        # Still no dotfiles below it: ".partial" is how a sender stages a file.
+        assert "two.uff" not in output
+        assert FlowFile.objects.count() == 1
+
     def test_missing_paths_are_a_usage_error_and_nothing_is_imported(self, flow, tmp_path):
         good = flow("good.uff", d0010_bytes(simple_groups()))
         empty_dir = tmp_path / "empty"
@@ -204,6 +223,29 @@ class TestImportD0010:
         assert result["status"] == "failed"
         assert result["errors"][0]["message"] == "ZeroDivisionError: division by zero"
 
+    @pytest.mark.parametrize("verbosity, traceback_shown", [(1, False), (2, True)])
+    def test_a_failure_logs_its_traceback_only_when_asked(
+        self, flow, monkeypatch, verbosity, traceback_shown
+    ):
+        from meter_readings.services import batch_writer
+
+        monkeypatch.setattr(batch_writer.BatchWriter, "flush", lambda self: 1 / 0)
+        path = flow("good.uff", d0010_bytes(simple_groups()))
+        console = io.StringIO()
+        handler = logging.StreamHandler(console)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+        try:
+            output, status = run_command(path, "-v", str(verbosity))
+        finally:
+            logging.getLogger().removeHandler(handler)
+
+        errors = console.getvalue()
+        assert status == 1
+        assert "failed: ZeroDivisionError: division by zero" in output
+        assert "Import of good.uff failed" in errors
+        assert ("Traceback" in errors) is traceback_shown
+
 
 class TestTheRealCommandLine:
     """The command as an operator runs it: exit statuses and no traceback."""
@@ -237,6 +279,15 @@ class TestTheRealCommandLine:
         assert missing.returncode == 2 and no_arguments.returncode == 2
         assert "no such file or directory" in missing.stderr
         assert "Traceback" not in missing.stderr + no_arguments.stderr
+
+    def test_a_database_that_is_not_set_up_gets_the_fix_not_a_traceback(self, tmp_path):
+        self.env["DATABASE_URL"] = f"sqlite:///{tmp_path}/never_migrated.sqlite3"
+
+        result = self.run(str(SAMPLE_DATA))
+
+        assert result.returncode == 2
+        assert "run 'python manage.py migrate' first" in result.stderr
+        assert "Traceback" not in result.stderr
 
     def test_a_dry_run_of_the_sample_data_exits_zero(self):
         result = self.run(str(SAMPLE_DATA), "--dry-run")
