@@ -111,6 +111,17 @@ class TestImportingAFile:
         assert visits["033"].reading.register_id == "01"
         assert visits["033"].additional_information == "meter stopped"
 
+    def test_free_text_is_stored_exactly_whatever_characters_it_holds(self):
+        # Staged through COPY on PostgreSQL: backslashes and tabs in a field must arrive
+        # as they were, not as escapes or split fields.
+        text = "gate\\code 4\tthen \\N left"
+        groups = [f"026|{MPAN_A}|V|", f"027|01|{text}|", "028|F75A\\1|D|", reading_line("S")]
+
+        run_import(d0010_bytes(groups))
+
+        assert SiteVisit.objects.get().additional_information == text
+        assert Meter.objects.get().serial_number == "F75A\\1"
+
     def test_small_batches_store_exactly_what_one_batch_stores(self):
         run_import(d0010_bytes(RICH_GROUPS), batch_size=1)
 
