@@ -25,6 +25,17 @@ REFERENCES = (
 )
 
 POSTGRES_FUNCTIONS = r"""
+CREATE FUNCTION d0010_refuse_missing_reference(
+    child_table text, reference text, child_column text, missing bigint, parent_table text
+) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE foreign_key_violation USING
+        MESSAGE = format('insert or update on table "%s" violates reference "%s"',
+                         child_table, reference),
+        DETAIL = format('Key (%s)=(%s) is not present in table "%s".',
+                        child_column, missing, parent_table);
+END $$;
+
 CREATE FUNCTION d0010_check_inserted_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     child_column text := TG_ARGV[0];
@@ -44,11 +55,8 @@ BEGIN
         EXECUTE format('SELECT k FROM unnest($1) k WHERE NOT EXISTS '
                        '(SELECT FROM %I p WHERE p.id = k) LIMIT 1', parent_table)
             INTO missing USING wanted;
-        RAISE foreign_key_violation USING
-            MESSAGE = format('insert or update on table "%s" violates reference "%s"',
-                             TG_TABLE_NAME, TG_NAME),
-            DETAIL = format('Key (%s)=(%s) is not present in table "%s".',
-                            child_column, missing, parent_table);
+        PERFORM d0010_refuse_missing_reference(
+            TG_TABLE_NAME, TG_NAME, child_column, missing, parent_table);
     END IF;
     RETURN NULL;
 END $$;
@@ -67,11 +75,8 @@ BEGIN
                        'FOR KEY SHARE OF p) locked', parent_table)
             INTO locked USING referenced;
         IF locked = 0 THEN
-            RAISE foreign_key_violation USING
-                MESSAGE = format('insert or update on table "%s" violates reference "%s"',
-                                 TG_TABLE_NAME, TG_NAME),
-                DETAIL = format('Key (%s)=(%s) is not present in table "%s".',
-                                child_column, referenced, parent_table);
+            PERFORM d0010_refuse_missing_reference(
+                TG_TABLE_NAME, TG_NAME, child_column, referenced, parent_table);
         END IF;
     END IF;
     RETURN NULL;
@@ -167,7 +172,8 @@ def check_references_per_row(apps, schema_editor):
         )
     schema_editor.execute(
         "DROP FUNCTION d0010_check_inserted_references(), d0010_check_updated_reference(), "
-        "d0010_check_removed_referenced_row()",
+        "d0010_check_removed_referenced_row(), "
+        "d0010_refuse_missing_reference(text, text, text, bigint, text)",
         params=None,
     )
 
