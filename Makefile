@@ -10,7 +10,7 @@ POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/d0010
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test setup lint test-sqlite test-postgres serve services browser clean bench
+.PHONY: demo test setup lint test-sqlite test-postgres coverage serve services browser clean bench
 
 demo: setup ## Set up, migrate, import sample_data/, create the admin account, serve
 	$(PY) manage.py migrate --no-input -v0
@@ -19,7 +19,7 @@ demo: setup ## Set up, migrate, import sample_data/, create the admin account, s
 	@echo "Serving on http://$(HOST):$(PORT)/admin/ (Ctrl-C to stop)"
 	DJANGO_SECURE_COOKIES=false $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: setup browser lint test-sqlite test-postgres ## Set up and run every check and test
+test: setup browser lint test-sqlite test-postgres coverage ## Set up and run every check and test
 
 setup: $(VENV)/.installed .env
 
@@ -43,16 +43,21 @@ lint: setup
 	$(PY) manage.py makemigrations --check --dry-run
 
 test-sqlite: setup
-	$(PY) -m coverage run -m pytest -q
-	$(PY) -m coverage report
+	$(PY) -m coverage erase
+	$(PY) -m coverage run --parallel-mode -m pytest -q
 
 # The same suite against the real PostgreSQL (started if it is not running). In CI a
 # PostgreSQL failure fails the build; on a laptop without one it is skipped.
 test-postgres: setup services
 	@if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then \
-		DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m pytest -q; \
+		DATABASE_URL=$(POSTGRES_TEST_URL) $(PY) -m coverage run --parallel-mode -m pytest -q; \
 	elif [ "$$CI" = "true" ]; then echo "PostgreSQL is not reachable on 127.0.0.1:5432"; exit 1; \
 	else echo "PostgreSQL not reachable: skipping the PostgreSQL run"; fi
+
+# Coverage of the runs above together: each database has code only it runs.
+coverage: setup
+	$(PY) -m coverage combine --quiet
+	$(PY) -m coverage report
 
 services:
 	@bash deployment_scripts/ensure_local_services.sh
@@ -62,7 +67,7 @@ browser:
 	@bash deployment_scripts/ensure_browser.sh
 
 clean:
-	rm -rf $(VENV) .coverage htmlcov .pytest_cache .hypothesis
+	rm -rf $(VENV) .coverage .coverage.* htmlcov .pytest_cache .hypothesis
 
 bench: setup ## Benchmark imports and pages (100k, 300k, 1M readings; SQLite and PostgreSQL)
 	$(PY) bench/run.py

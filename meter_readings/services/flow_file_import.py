@@ -36,6 +36,7 @@ from meter_readings.models import (
     MeterPoint,
     Reading,
 )
+from meter_readings.services.batch_sql import MetersStoredConcurrently
 from meter_readings.services.batch_writer import DEFAULT_BATCH_SIZE, BatchWriter
 from meter_readings.services.read_ahead import ReadAhead
 
@@ -154,19 +155,15 @@ def import_flow_file(
         existing=flow_file,
     )
     try:
-        with transaction.atomic():
-            original = _accepted_flow_file(Q(sha256=sha256))
-            if original is not None:
-                report = _ImportRun(context, stream).record_duplicate(None, original)
-            else:
-                keep_readings = not (strict and _has_errors(stream))
-                stream.seek(0)
-                report = _ImportRun(
-                    context, stream, keep_readings=keep_readings, batch_size=batch_size
-                ).execute(on_progress)
-            if dry_run:
-                transaction.set_rollback(True)
-                report.flow_file_id = None
+        try:
+            report = _import_in_transaction(context, stream, on_progress, batch_size)
+        except MetersStoredConcurrently:
+            # Another import stored some of the same new meters first; nothing of this
+            # attempt was kept. Again, on the path that waits for such rows instead.
+            logger.info("Importing %s again: another import stored the same meters", filename)
+            report = _import_in_transaction(
+                context, stream, on_progress, batch_size, copy_new_meters=False
+            )
         if not dry_run and report.readings_imported >= ANALYZE_AFTER_READINGS:
             _refresh_planner_statistics()
         return report
@@ -177,6 +174,35 @@ def import_flow_file(
         raise UnableToImportFlowFile(
             filename=filename, reason=reason, flow_file_id=flow_file_id
         ) from failure
+
+
+def _import_in_transaction(
+    context: "_FileContext",
+    stream: BinaryIO,
+    on_progress: Callable[[ImportProgress], None] | None,
+    batch_size: int,
+    *,
+    copy_new_meters: bool = True,
+) -> ImportReport:
+    """One attempt at the whole file, in one transaction (rolled back in a dry run)."""
+    with transaction.atomic():
+        original = _accepted_flow_file(Q(sha256=context.sha256))
+        if original is not None:
+            report = _ImportRun(context, stream).record_duplicate(None, original)
+        else:
+            keep_readings = not (context.strict and _has_errors(stream))
+            stream.seek(0)
+            report = _ImportRun(
+                context,
+                stream,
+                keep_readings=keep_readings,
+                batch_size=batch_size,
+                copy_new_meters=copy_new_meters,
+            ).execute(on_progress)
+        if context.dry_run:
+            transaction.set_rollback(True)
+            report.flow_file_id = None
+    return report
 
 
 @dataclass(frozen=True)
@@ -201,11 +227,13 @@ class _ImportRun:
         *,
         keep_readings: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        copy_new_meters: bool = True,
     ) -> None:
         self.context = context
         self.stream = stream
         self.keep_readings = keep_readings
         self.batch_size = batch_size
+        self.copy_new_meters = copy_new_meters
         self.flow_file: FlowFile | None = None
         self.writer: BatchWriter | None = None
         self.report = ImportReport(
@@ -286,6 +314,7 @@ class _ImportRun:
                 flow_file=self.flow_file,
                 on_finding=self.add_finding,
                 batch_size=self.batch_size,
+                copy_new_meters=self.copy_new_meters,
             )
         return None
 

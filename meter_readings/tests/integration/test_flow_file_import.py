@@ -1,9 +1,12 @@
 import io
+import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from meter_readings.d0010 import FindingCode, RegisterReading, parse_d0010
 from meter_readings.models import (
@@ -389,6 +392,144 @@ class TestLargeBatches:
         assert Reading.objects.filter(is_superseded=True).count() == 2
 
 
+class TestBatchesOfNewAndHeldMeters:
+    """One batch with readings of meters held before it and of meters it creates.
+
+    On PostgreSQL the first are matched by meter id and the second COPY-ed straight
+    into the reading table; on SQLite all are staged and matched. Either way, the same
+    outcome.
+    """
+
+    HELD = [
+        f"026|{MPAN_A}|V|",
+        "028|F75A 00802|C|",
+        reading_line("S", value="100.0"),
+        reading_line("01", value="5.0"),
+    ]
+    MIXED = [
+        f"026|{MPAN_A}|V|",
+        "028|F75A 00802|C|",
+        reading_line("S", value="100.0"),
+        "033|15|held reading|",
+        reading_line("01", value="6.0"),
+        reading_line("S", when="20260301000000", value="110.0"),
+        "028|NEW1|C|",
+        reading_line("S", value="1.0"),
+        "033|15|new meter's reading|",
+        f"026|{MPAN_B}|V|",
+        "028|X1|C|",
+        reading_line("S", value="2.0"),
+    ]
+
+    @pytest.mark.parametrize("batch_size", [10_000, 2])
+    def test_each_reading_is_held_superseding_or_new(self, batch_size):
+        run_import(d0010_bytes(self.HELD, file_id="0000000001"))
+
+        report = run_import(d0010_bytes(self.MIXED, file_id="0000000002"), batch_size=batch_size)
+
+        assert (
+            report.readings_imported,
+            report.readings_duplicate,
+            report.readings_superseding,
+        ) == (4, 1, 1)
+        second = FlowFile.objects.get(file_identifier="0000000002")
+        assert sorted(
+            Reading.objects.filter(flow_file=second).values_list(
+                "meter__meter_point__mpan_core", "meter__serial_number", "register_id", "value"
+            )
+        ) == [
+            (MPAN_A, "F75A 00802", "01", Decimal("6.000")),
+            (MPAN_A, "F75A 00802", "S", Decimal("110.000")),
+            (MPAN_A, "NEW1", "S", Decimal("1.000")),
+            (MPAN_B, "X1", "S", Decimal("2.000")),
+        ]
+        superseded = Reading.objects.get(is_superseded=True)
+        assert (superseded.register_id, superseded.value) == ("01", Decimal("5.000"))
+        assert Reading.objects.get(supersedes=superseded).value == Decimal("6.000")
+        assert Meter.objects.count() == 3 and MeterPoint.objects.count() == 2
+        visits = {v.additional_information: v.reading for v in SiteVisit.objects.all()}
+        # The held reading's 033 names the reading already held; the new one's, its own.
+        assert visits["held reading"].flow_file.file_identifier == "0000000001"
+        assert visits["new meter's reading"].meter.serial_number == "NEW1"
+        assert visits["new meter's reading"].flow_file == second
+
+
+only_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's COPY of new meters"
+)
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+class TestImportsCreatingTheSameMeters:
+    """Another import stores a new meter point or meter while this one is creating it."""
+
+    def _other_session(self) -> psycopg.Connection:
+        settings = connection.settings_dict
+        return psycopg.connect(
+            host=settings["HOST"],
+            port=settings["PORT"] or 5432,
+            user=settings["USER"],
+            password=settings["PASSWORD"],
+            dbname=settings["NAME"],
+        )
+
+    def _commit_once_blocked(self, other: psycopg.Connection) -> threading.Thread:
+        """Commit ``other`` as soon as a session waits for one of its row locks."""
+
+        def commit_when_waited_for() -> None:
+            with self._other_session() as watcher:
+                for _ in range(500):
+                    waiting = watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    ).fetchone()[0]
+                    if waiting:
+                        break
+                    time.sleep(0.02)
+            other.commit()
+
+        thread = threading.Thread(target=commit_when_waited_for)
+        thread.start()
+        return thread
+
+    @pytest.mark.parametrize("stored_by_other", ["meter point", "meter"])
+    def test_the_import_runs_again_and_stores_everything_once(self, stored_by_other, caplog):
+        point_table, meter_table = MeterPoint._meta.db_table, Meter._meta.db_table
+        with self._other_session() as other:
+            if stored_by_other == "meter":
+                other.execute(
+                    f"INSERT INTO {point_table} (mpan_core, distributor_id, "
+                    "check_digit_valid, is_amsid) VALUES (%s, '12', true, false)",
+                    [MPAN_A],
+                )
+                other.commit()
+            # Not yet committed: this import's lookup cannot see it; its COPY waits.
+            other.execute(
+                f"INSERT INTO {point_table} (mpan_core, distributor_id, check_digit_valid, "
+                "is_amsid) VALUES (%s, '12', true, false) ON CONFLICT DO NOTHING",
+                [MPAN_A],
+            )
+            if stored_by_other == "meter":
+                other.execute(
+                    f"INSERT INTO {meter_table} (meter_point_id, serial_number) "
+                    f"SELECT id, 'F75A 00802' FROM {point_table} WHERE mpan_core = %s",
+                    [MPAN_A],
+                )
+            committer = self._commit_once_blocked(other)
+            with caplog.at_level("INFO", logger=flow_file_import.__name__):
+                report = run_import(d0010_bytes(simple_groups() + simple_groups(MPAN_B)))
+            committer.join()
+
+        assert report.status == FlowFileStatus.IMPORTED
+        assert report.readings_imported == 2
+        assert "again: another import stored the same meters" in caplog.text
+        assert MeterPoint.objects.count() == 2 and Meter.objects.count() == 2
+        assert Reading.objects.count() == 2 and FlowFile.objects.count() == 1
+        reading = Reading.objects.get(meter__meter_point__mpan_core=MPAN_A)
+        assert reading.meter.serial_number == "F75A 00802"
+
+
 class TestBatchWriterGuards:
     def test_meter_points_without_readings_are_written_in_batches_too(self, monkeypatch):
         flushes = []
@@ -420,7 +561,7 @@ class TestBatchWriterGuards:
         )
         writer.add_reading(reading)
 
-        with pytest.raises(RuntimeError, match="1 reading\\(s\\) of a batch found no meter"):
+        with pytest.raises(RuntimeError, match="^1 reading\\(s\\) of a batch found no meter"):
             writer.flush()
         assert not Reading.objects.exists()
 
