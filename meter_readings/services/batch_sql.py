@@ -629,15 +629,17 @@ class PostgresBatchSql(BatchSql):
         """The meter points held for ``mpans`` and all their meters, by key."""
         point_ids: dict[str, int] = {}
         meters: dict[MeterKey, int] = {}
-        # Each meter point, then each of its meters, by index: OFFSET 0 keeps the
-        # subquery from being flattened into a join the planner may run as a hash join
-        # over a scan of the whole meter table (see probe).
+        # Each MPAN core probed in the index, in order, then each of its meters: a
+        # plain "= ANY" may be planned as a scan of the whole table (the planner sees
+        # a table an import is filling as larger than its statistics say), and OFFSET 0
+        # keeps the meters' subquery from being flattened into a join (see probe).
         cursor.execute(
-            "SELECT mp.mpan_core, mp.id, m.serial_number, m.id "
-            f"FROM {self.meter_point_table} mp LEFT JOIN LATERAL (SELECT serial_number, id "
-            f"FROM {self.meter_table} m WHERE m.meter_point_id = mp.id OFFSET 0) m ON true "
-            "WHERE mp.mpan_core = ANY(%s)",
-            [list(mpans)],
+            "SELECT k.mpan_core, mp.id, m.serial_number, m.id "
+            "FROM unnest(%s::text[]) k (mpan_core) "
+            + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = k.mpan_core")
+            + f" LEFT JOIN LATERAL (SELECT serial_number, id FROM {self.meter_table} m "
+            "WHERE m.meter_point_id = mp.id OFFSET 0) m ON true",
+            [sorted(mpans)],
         )
         for mpan, point_id, serial, meter_id in cursor.fetchall():
             point_ids[mpan] = point_id
