@@ -176,16 +176,10 @@ class BatchWriter:
         if not created:
             return readings
         sql = self._sql
-        new_rows: list[tuple] = []
-        held: list[RegisterReading] = []
         new_row = sql.new_reading_row
-        # Readings come meter by meter: one lookup per run of them.
-        for key, run in groupby(readings, key=METER_OF):
-            meter_id = created.get(key)
-            if meter_id is None:
-                held.extend(run)
-            else:
-                new_rows.extend(new_row(meter_id, flow_file_id, record) for record in run)
+        new_rows, held = _rows_by_meter(
+            readings, created, lambda meter_id, record: new_row(meter_id, flow_file_id, record)
+        )
         if new_rows:
             sql.stage(cursor, sql.new_readings, new_rows)
             self.counts.readings_imported += len(new_rows)
@@ -204,20 +198,13 @@ class BatchWriter:
     ) -> None:
         """Stage ``readings`` by the ``held`` meters' ids; match them with what is held."""
         sql = self._sql
-        rows: list[tuple] = []
-        lost: list[int] = []
-        row = sql.meter_reading_row
-        for key, run in groupby(readings, key=METER_OF):
-            meter_id = held.get(key)
-            if meter_id is None:
-                lost.extend(record.line_number for record in run)
-            else:
-                rows.extend(row(meter_id, record) for record in run)
+        rows, lost = _rows_by_meter(readings, held, sql.meter_reading_row)
         if lost:
             # The parser yields no reading before its 026 and 028, which a batch stores
             # first: fail the file (rolling it back) rather than lose a reading.
             raise RuntimeError(
-                f"{len(lost)} reading(s) of a batch found no meter (first at line {lost[0]})"
+                f"{len(lost)} reading(s) of a batch found no meter "
+                f"(first at line {lost[0].line_number})"
             )
         # In meter order: the reading index is probed key by key, not at random.
         sql.stage(cursor, STAGED_METER_READINGS, sorted(rows, key=itemgetter(0)))
@@ -261,3 +248,21 @@ class BatchWriter:
                 "030",
             )
         )
+
+
+def _rows_by_meter(
+    readings: list[RegisterReading],
+    meter_ids: dict[MeterKey, int],
+    row: Callable[[int, RegisterReading], tuple],
+) -> tuple[list[tuple], list[RegisterReading]]:
+    """``row(meter id, reading)`` for the readings of ``meter_ids``' meters; the others."""
+    rows: list[tuple] = []
+    others: list[RegisterReading] = []
+    # Readings come meter by meter: one lookup per run of them.
+    for key, run in groupby(readings, key=METER_OF):
+        meter_id = meter_ids.get(key)
+        if meter_id is None:
+            others.extend(run)
+        else:
+            rows.extend(row(meter_id, record) for record in run)
+    return rows, others

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from meter_readings.d0010 import FindingCode, RegisterReading, parse_d0010
 from meter_readings.models import (
@@ -31,6 +31,7 @@ from meter_readings.tests.d0010_files import (
     valid_mpan,
 )
 from meter_readings.tests.factories import make_flow_file, make_reading
+from meter_readings.tests.postgres import only_postgresql, other_session
 
 pytestmark = pytest.mark.django_db
 
@@ -454,31 +455,16 @@ class TestBatchesOfNewAndHeldMeters:
         assert visits["new meter's reading"].flow_file == second
 
 
-only_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PostgreSQL's COPY of new meters"
-)
-
-
 @only_postgresql
 @pytest.mark.django_db(transaction=True)
 class TestImportsCreatingTheSameMeters:
     """Another import stores a new meter point or meter while this one is creating it."""
 
-    def _other_session(self) -> psycopg.Connection:
-        settings = connection.settings_dict
-        return psycopg.connect(
-            host=settings["HOST"],
-            port=settings["PORT"] or 5432,
-            user=settings["USER"],
-            password=settings["PASSWORD"],
-            dbname=settings["NAME"],
-        )
-
     def _commit_once_blocked(self, other: psycopg.Connection) -> threading.Thread:
         """Commit ``other`` as soon as a session waits for one of its row locks."""
 
         def commit_when_waited_for() -> None:
-            with self._other_session() as watcher:
+            with other_session() as watcher:
                 for _ in range(500):
                     waiting = watcher.execute(
                         "SELECT count(*) FROM pg_stat_activity "
@@ -496,7 +482,7 @@ class TestImportsCreatingTheSameMeters:
     @pytest.mark.parametrize("stored_by_other", ["meter point", "meter"])
     def test_the_import_runs_again_and_stores_everything_once(self, stored_by_other, caplog):
         point_table, meter_table = MeterPoint._meta.db_table, Meter._meta.db_table
-        with self._other_session() as other:
+        with other_session(autocommit=False) as other:
             if stored_by_other == "meter":
                 other.execute(
                     f"INSERT INTO {point_table} (mpan_core, distributor_id, "

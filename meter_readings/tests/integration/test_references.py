@@ -14,6 +14,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from meter_readings.models import Meter, MeterPoint, Reading
+from meter_readings.tests.postgres import only_postgresql, other_session
 from meter_readings.tests.factories import (
     make_flow_file,
     make_meter,
@@ -133,11 +134,6 @@ class TestRemovedReferencedRows:
         assert not Meter.objects.filter(pk=meter.pk).exists()
 
 
-only_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PostgreSQL's triggers"
-)
-
-
 @only_postgresql
 def test_postgresql_checks_these_references_per_statement_not_per_row() -> None:
     # A foreign key here would check every inserted row again (decision record 0007).
@@ -166,20 +162,9 @@ def test_postgresql_checks_these_references_per_statement_not_per_row() -> None:
 class TestConcurrentDelete:
     """An insert locks the rows it names, as a foreign key does."""
 
-    def _other_session(self) -> psycopg.Connection:
-        settings = connection.settings_dict
-        return psycopg.connect(
-            host=settings["HOST"],
-            port=settings["PORT"] or 5432,
-            user=settings["USER"],
-            password=settings["PASSWORD"],
-            dbname=settings["NAME"],
-            autocommit=True,
-        )
-
     def test_a_meter_named_by_an_uncommitted_reading_cannot_be_deleted(self) -> None:
         meter, flow_file = make_meter(), make_flow_file()
-        with self._other_session() as other:
+        with other_session() as other:
             other.execute("SET lock_timeout = '300ms'")
             with transaction.atomic():
                 make_reading(meter=meter, flow_file=flow_file)
