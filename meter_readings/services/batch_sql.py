@@ -473,8 +473,9 @@ class SqliteBatchSql(BatchSql):
         readings: list[RegisterReading],
     ) -> MeterIds:
         # SQLite has one writer at a time, and the import's transaction is it from its
-        # first write (its flow file): the meters this batch inserts are exactly those
-        # numbered above the highest id before it. Only they come back to Python; the
+        # start (BEGIN IMMEDIATE, see settings; and it has written its flow file): the
+        # meters this batch inserts are exactly those numbered above the highest id
+        # before it. Only they come back to Python; the
         # readings of the others are matched in the database, by MPAN core and serial.
         cursor.execute(f"SELECT coalesce(max(id), 0) FROM {self.meter_table}")
         (last_id,) = cursor.fetchone()
