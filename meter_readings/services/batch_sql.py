@@ -101,6 +101,8 @@ _MPAN = MeterPoint._meta.get_field("mpan_core")
 _SERIAL = Meter._meta.get_field("serial_number")
 # A reading's line, register, time and content, in the order of ``_reading_items``.
 _READING_ITEMS = _fields(Reading, "line_number", "register_id", "read_at", *CONTENT_FIELDS)
+# Those values of a parsed reading (its attributes have the fields' names), in one call.
+_READING_VALUES = attrgetter(*(name for name, _ in _READING_ITEMS))
 
 STAGED_METER_POINTS = BulkTable(
     "d0010_staged_meter_point",
@@ -184,8 +186,11 @@ class BatchSql:
 
     # -- dialect -------------------------------------------------------------------
 
-    def stage(self, cursor: Any, table: BulkTable, rows: list) -> None:
-        """Hand ``rows`` (tuples in the table's column order) to the database."""
+    def stage(self, cursor: Any, table: BulkTable, rows: Iterable[tuple]) -> None:
+        """Hand ``rows`` (tuples in the table's column order) to the database.
+
+        An empty list writes nothing; an iterator may be consumed as rows are sent.
+        """
         raise NotImplementedError
 
     def empty_staging_tables(self, cursor: Any) -> None:
@@ -217,10 +222,6 @@ class BatchSql:
         current reading came from this same file.
         """
         raise NotImplementedError
-
-    def param_datetime(self, value: datetime | None) -> Any:
-        """A datetime as staging takes it."""
-        return value
 
     def id_in(self, column: str, subquery: str) -> str:
         """``column`` is one of the ids ``subquery`` selects (looked up by index)."""
@@ -407,29 +408,15 @@ class BatchSql:
         return (record.mpan_core, record.serial_number, *self._reading_items(record))
 
     def _reading_items(self, record: RegisterReading) -> tuple:
-        """Line number, register, time and content, in ``CONTENT_FIELDS`` order."""
-        param_datetime = self.param_datetime
-        return (
-            record.line_number,
-            record.register_id,
-            param_datetime(record.read_at),
-            # Plain notation, exactly as parsed: never through a float.
-            format(record.value, "f"),
-            record.reading_type,
-            record.bsc_validation_status,
-            record.reading_flag,
-            record.reading_method,
-            param_datetime(record.md_reset_at),
-            record.md_reset_count,
-            record.validation_reason_code,
-            record.validation_status,
-        )
+        """Line number, register, time and content, in ``_READING_ITEMS`` order."""
+        return _READING_VALUES(record)
 
 
 class SqliteBatchSql(BatchSql):
     vendor = "sqlite"
 
-    def stage(self, cursor: Any, table: BulkTable, rows: list) -> None:
+    def stage(self, cursor: Any, table: BulkTable, rows: Iterable[tuple]) -> None:
+        rows = rows if isinstance(rows, list) else list(rows)
         # Many rows per INSERT, not executemany: executemany releases and retakes the
         # GIL for every row, which the parsing thread would turn into a wait of up to
         # 5 ms each; one statement releases it once, for all its rows.
@@ -502,6 +489,24 @@ class SqliteBatchSql(BatchSql):
         matched, duplicates, superseding, repeats = cursor.fetchone()
         return matched, duplicates, superseding, json.loads(repeats)
 
+    def _reading_items(self, record: RegisterReading) -> tuple:
+        param_datetime = self.param_datetime
+        return (
+            record.line_number,
+            record.register_id,
+            param_datetime(record.read_at),
+            # Plain notation, exactly as parsed: never through a float.
+            format(record.value, "f"),
+            record.reading_type,
+            record.bsc_validation_status,
+            record.reading_flag,
+            record.reading_method,
+            param_datetime(record.md_reset_at),
+            record.md_reset_count,
+            record.validation_reason_code,
+            record.validation_status,
+        )
+
     def param_datetime(self, value: datetime | None) -> Any:
         # Django stores SQLite datetimes as naive UTC text; readings in a file share
         # few distinct times, so each is adapted once.
@@ -523,6 +528,7 @@ class PostgresBatchSql(BatchSql):
     def __init__(self) -> None:
         super().__init__()
         self._sequences: dict[type, str] = {}
+        self._types: dict[str, list[str]] = {}
         # New meter points and meters, numbered from their sequences.
         self.new_meter_points = BulkTable(
             self.meter_point_table,
@@ -534,17 +540,30 @@ class PostgresBatchSql(BatchSql):
             self.meter_table, _fields(Meter, "id", "meter_point_id", "serial_number")
         )
 
-    def stage(self, cursor: Any, table: BulkTable, rows: list) -> None:
-        if rows:
-            # Straight to psycopg, so its errors as Django's (an IntegrityError...).
-            with (
-                connection.wrap_database_errors,
-                cursor.cursor.copy(
-                    f"COPY {table.name} ({', '.join(table.column_names)}) FROM STDIN"
-                ) as copy,
-            ):
-                for row in rows:
-                    copy.write_row(row)
+    def stage(self, cursor: Any, table: BulkTable, rows: Iterable[tuple]) -> None:
+        if isinstance(rows, list) and not rows:
+            return
+        # Binary COPY: values go as the database stores them (a timestamp as its
+        # microseconds, a number as its digits), so neither side formats or parses
+        # text. Straight to psycopg, its errors as Django's (an IntegrityError...).
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(
+                f"COPY {table.name} ({', '.join(table.column_names)}) FROM STDIN (FORMAT BINARY)"
+            ) as copy,
+        ):
+            copy.set_types(self._column_types(table))
+            for row in rows:
+                copy.write_row(row)
+
+    def _column_types(self, table: BulkTable) -> list[str]:
+        """The PostgreSQL type of each of ``table``'s columns, without modifiers."""
+        types = self._types.get(table.name)
+        if types is None:
+            types = self._types[table.name] = [
+                field.db_type(connection).split("(")[0] for _, field in table.columns
+            ]
+        return types
 
     def create_staging_tables(self, cursor: Any) -> None:
         # Each batch's statements are estimated as costly enough to compile with JIT,
@@ -612,11 +631,12 @@ class PostgresBatchSql(BatchSql):
                     for point_id, p in zip(new_point_ids, new_points.values())
                 ],
             )
-            self.stage(
-                cursor,
-                self.new_meters,
-                [(id_, point_ids[mpan], serial) for (mpan, serial), id_ in created.items()],
-            )
+            if created:
+                self.stage(
+                    cursor,
+                    self.new_meters,
+                    ((id_, point_ids[mpan], serial) for (mpan, serial), id_ in created.items()),
+                )
         except IntegrityError as error:
             constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "")
             if constraint in METER_KEYS:
@@ -636,11 +656,13 @@ class PostgresBatchSql(BatchSql):
         # keeps the meters' subquery from being flattened into a join (see probe).
         cursor.execute(
             "SELECT k.mpan_core, mp.id, m.serial_number, m.id "
-            "FROM unnest(%s::text[]) k (mpan_core) "
+            "FROM unnest(string_to_array(%s, ',')) k (mpan_core) "
             + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = k.mpan_core")
             + f" LEFT JOIN LATERAL (SELECT serial_number, id FROM {self.meter_table} m "
             "WHERE m.meter_point_id = mp.id OFFSET 0) m ON true",
-            [sorted(mpans)],
+            # One string, not a list: Django's driver quotes a list's every item in
+            # Python. A core is 13 digits (the parser stores no other).
+            [",".join(sorted(mpans))],
         )
         for mpan, point_id, serial, meter_id in cursor.fetchall():
             point_ids[mpan] = point_id
@@ -653,10 +675,15 @@ class PostgresBatchSql(BatchSql):
         if not count:
             return []
         cursor.execute(
-            "SELECT array(SELECT nextval(%s::regclass) FROM generate_series(1, %s))",
+            "SELECT min(id), max(id), "
+            "CASE WHEN max(id) - min(id) + 1 > count(*) THEN array_agg(id) END "
+            "FROM (SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) reserved",
             [self._sequence(model), count],
         )
-        return cursor.fetchone()[0]
+        first, last, scattered = cursor.fetchone()
+        # Usually one run of numbers (no other import took any meanwhile): only its ends
+        # come back, not every number.
+        return list(range(first, last + 1)) if scattered is None else scattered
 
     def _sequence(self, model: type) -> str:
         """The name of the sequence numbering ``model``'s rows (looked up once)."""

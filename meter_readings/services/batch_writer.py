@@ -177,12 +177,20 @@ class BatchWriter:
             return readings
         sql = self._sql
         new_row = sql.new_reading_row
-        new_rows, held = _rows_by_meter(
-            readings, created, lambda meter_id, record: new_row(meter_id, flow_file_id, record)
-        )
-        if new_rows:
-            sql.stage(cursor, sql.new_readings, new_rows)
-            self.counts.readings_imported += len(new_rows)
+        runs, held = _runs_by_meter(readings, created)
+        if runs:
+            # Rows made as the COPY sends them: the database works on the rows sent while
+            # Python makes the next ones.
+            sql.stage(
+                cursor,
+                sql.new_readings,
+                (
+                    new_row(meter_id, flow_file_id, record)
+                    for meter_id, run in runs
+                    for record in run
+                ),
+            )
+            self.counts.readings_imported += sum(len(run) for _, run in runs)
         return held
 
     def _match_by_key(self, cursor: Any, readings: list[RegisterReading]) -> None:
@@ -198,7 +206,8 @@ class BatchWriter:
     ) -> None:
         """Stage ``readings`` by the ``held`` meters' ids; match them with what is held."""
         sql = self._sql
-        rows, lost = _rows_by_meter(readings, held, sql.meter_reading_row)
+        row = sql.meter_reading_row
+        runs, lost = _runs_by_meter(readings, held)
         if lost:
             # The parser yields no reading before its 026 and 028, which a batch stores
             # first: fail the file (rolling it back) rather than lose a reading.
@@ -207,6 +216,7 @@ class BatchWriter:
                 f"(first at line {lost[0].line_number})"
             )
         # In meter order: the reading index is probed key by key, not at random.
+        rows = [row(meter_id, record) for meter_id, run in runs for record in run]
         sql.stage(cursor, STAGED_METER_READINGS, sorted(rows, key=itemgetter(0)))
         sql.match_staged_meter_readings(cursor)
 
@@ -250,13 +260,11 @@ class BatchWriter:
         )
 
 
-def _rows_by_meter(
-    readings: list[RegisterReading],
-    meter_ids: dict[MeterKey, int],
-    row: Callable[[int, RegisterReading], tuple],
-) -> tuple[list[tuple], list[RegisterReading]]:
-    """``row(meter id, reading)`` for the readings of ``meter_ids``' meters; the others."""
-    rows: list[tuple] = []
+def _runs_by_meter(
+    readings: list[RegisterReading], meter_ids: dict[MeterKey, int]
+) -> tuple[list[tuple[int, list[RegisterReading]]], list[RegisterReading]]:
+    """The readings of ``meter_ids``' meters, as (meter id, its run of readings); the others."""
+    runs: list[tuple[int, list[RegisterReading]]] = []
     others: list[RegisterReading] = []
     # Readings come meter by meter: one lookup per run of them.
     for key, run in groupby(readings, key=METER_OF):
@@ -264,5 +272,5 @@ def _rows_by_meter(
         if meter_id is None:
             others.extend(run)
         else:
-            rows.extend(row(meter_id, record) for record in run)
-    return rows, others
+            runs.append((meter_id, list(run)))
+    return runs, others

@@ -83,6 +83,30 @@ class TestImportingAFile:
         assert maximum_demand.md_reset_count == 3
         assert maximum_demand.md_reset_at == datetime(2026, 2, 1, tzinfo=UTC)
 
+    def test_values_at_the_edges_are_stored_exactly(self):
+        # Readings are written in bulk (binary COPY on PostgreSQL): the largest value,
+        # three decimal places, zero, and a summer-time reading time all come back as
+        # parsed, with no float or time-zone slip.
+        groups = [
+            f"026|{MPAN_A}|V|",
+            "028|F75A 00802|C|",
+            reading_line("01", when="20260701003000", value="9999999999.999"),
+            reading_line("02", when="20260701003000", value="0.001"),
+            reading_line("03", when="20261101000000", value="0", md_at="20260401120000"),
+        ]
+
+        run_import(d0010_bytes(groups))
+
+        stored = {r.register_id: r for r in Reading.objects.all()}
+        assert stored["01"].value == Decimal("9999999999.999")
+        assert stored["02"].value == Decimal("0.001")
+        assert stored["03"].value == Decimal("0")
+        # 00:30 BST on 1 July is 23:30 UTC the day before.
+        assert stored["01"].read_at == datetime(2026, 6, 30, 23, 30, tzinfo=UTC)
+        assert stored["03"].read_at == datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
+        assert stored["03"].md_reset_at == datetime(2026, 4, 1, 11, 0, tzinfo=UTC)
+        assert stored["02"].md_reset_at is None and stored["02"].md_reset_count is None
+
     def test_it_records_the_file_with_its_envelope_and_counts(self):
         report = run_import(d0010_bytes(RICH_GROUPS, file_id="0000475656"), filename="rich.uff")
 
