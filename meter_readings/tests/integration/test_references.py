@@ -18,6 +18,7 @@ from meter_readings.tests.postgres import only_postgresql, other_session
 from meter_readings.tests.factories import (
     make_flow_file,
     make_meter,
+    make_meter_point,
     make_reading,
 )
 
@@ -155,6 +156,42 @@ def test_postgresql_checks_these_references_per_statement_not_per_row() -> None:
             "reading_meter_id_inserted",
             "reading_supersedes_id_inserted",
         ]
+
+
+@only_postgresql
+def test_a_statement_checks_its_references_without_reading_the_whole_table() -> None:
+    # A batch names thousands of meters: each is looked up in the primary key index,
+    # not found by scanning every meter held (which grows with the table; migration
+    # 0005). Enough meters that an index lookup is the planner's choice for one key.
+    point = make_meter_point()
+    Meter.objects.bulk_create(
+        Meter(meter_point=point, serial_number=f"M{index}") for index in range(3000)
+    )
+    named = list(Meter.objects.order_by("pk").values_list("pk", flat=True)[::2])
+    flow_file = make_flow_file()
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Meter._meta.db_table}")
+        scans_before = _sequential_scans(cursor, Meter._meta.db_table)
+        cursor.execute(
+            f"INSERT INTO {Reading._meta.db_table} (meter_id, flow_file_id, line_number, "
+            "register_id, read_at, value, reading_type, bsc_validation_status, "
+            "reading_method, validation_reason_code, is_superseded) "
+            "SELECT m, %s, n, 'S', now(), 1, 'C', 'V', 'N', '', false "
+            "FROM unnest(%s::bigint[]) WITH ORDINALITY AS k (m, n)",
+            [flow_file.pk, named],
+        )
+
+        assert _sequential_scans(cursor, Meter._meta.db_table) == scans_before
+    assert Reading.objects.count() == len(named)
+
+
+def _sequential_scans(cursor: Any, table: str) -> int:
+    """Scans of the whole of ``table`` so far in this transaction."""
+    cursor.execute(
+        "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_xact_user_tables WHERE relname = %s",
+        [table],
+    )
+    return cursor.fetchone()[0]
 
 
 @only_postgresql
