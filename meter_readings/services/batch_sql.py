@@ -227,6 +227,10 @@ class BatchSql:
         """``column`` is one of the ids ``subquery`` selects (looked up by index)."""
         return f"{column} IN ({subquery})"
 
+    def in_staged_order(self, alias: str) -> str:
+        """Clause to take the rows of staging table ``alias`` in the order they were staged."""
+        return ""
+
     def store_meters(
         self,
         cursor: Any,
@@ -252,11 +256,12 @@ class BatchSql:
 
     def upsert_meters(
         self, cursor: Any, meter_points: list[MeterPointRecord], meters: list[MeterRecord]
-    ) -> int:
-        """Stage meter points and meters; insert the new ones; the meters inserted.
+    ) -> tuple[list[MeterKey], int]:
+        """Stage meter points and meters; insert the new ones.
 
-        ``ON CONFLICT DO NOTHING``: a row another transaction is inserting is waited
-        for, then skipped.
+        Returns the meters' keys, each once, in the order the new ones were inserted,
+        and how many were. ``ON CONFLICT DO NOTHING``: a row another transaction is
+        inserting is waited for, then skipped.
         """
         # In MPAN order, so each statement probes the MPAN index key by key, a page at
         # a time, instead of at random: once the index outgrows the database's page
@@ -282,16 +287,17 @@ class BatchSql:
                 f"WHERE {self.true} = {self.true} ON CONFLICT (mpan_core) DO NOTHING"
             )
         if not meters:
-            return 0
-        self.stage(cursor, STAGED_METERS, sorted(map(METER_OF, meters), key=by_mpan))
+            return [], 0
+        keys = sorted(dict.fromkeys(map(METER_OF, meters)), key=by_mpan)
+        self.stage(cursor, STAGED_METERS, keys)
         cursor.execute(
             f"INSERT INTO {self.meter_table} (meter_point_id, serial_number) "
             f"SELECT mp.id, s.serial_number FROM {STAGED_METERS.name} s "
             + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = s.mpan_core")
-            + f" WHERE {self.true} = {self.true} "
+            + f" WHERE {self.true} = {self.true} {self.in_staged_order('s')} "
             "ON CONFLICT (meter_point_id, serial_number) DO NOTHING"
         )
-        return cursor.rowcount
+        return keys, cursor.rowcount
 
     def match_staged_readings(self, cursor: Any) -> None:
         """Match ``STAGED_READINGS`` (by MPAN core and serial) into ``MATCHED_READINGS``."""
@@ -395,9 +401,19 @@ class BatchSql:
 
     # -- values --------------------------------------------------------------------
 
-    def new_reading_row(self, meter_id: int, flow_file_id: int, record: RegisterReading) -> tuple:
-        """A reading of a meter created by its batch, as a ``new_readings`` row."""
-        return (meter_id, flow_file_id, False, *self._reading_items(record))
+    def new_reading_rows(
+        self, flow_file_id: int, runs: list[tuple[int, list[RegisterReading]]]
+    ) -> Iterator[tuple]:
+        """Readings of meters created by their batch, as ``new_readings`` rows.
+
+        ``runs`` are (meter id, its readings). Made as they are consumed.
+        """
+        items = self._reading_items
+        return (
+            (meter_id, flow_file_id, False, *items(record))
+            for meter_id, run in runs
+            for record in run
+        )
 
     def meter_reading_row(self, meter_id: int, record: RegisterReading) -> tuple:
         """A reading as a ``STAGED_METER_READINGS`` row."""
@@ -464,10 +480,18 @@ class SqliteBatchSql(BatchSql):
         # meters this batch inserts are exactly those numbered above the highest id
         # before it. Only they come back to Python; the
         # readings of the others are matched in the database, by MPAN core and serial.
-        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {self.meter_table}")
-        (last_id,) = cursor.fetchone()
-        if not self.upsert_meters(cursor, meter_points, meters):
+        last_id = self._last_meter_id(cursor)
+        keys, inserted = self.upsert_meters(cursor, meter_points, meters)
+        if not inserted:
             return MeterIds(created={}, held={})
+        if inserted == len(keys):
+            # Every meter staged was new: inserted in the order staged, each numbered one
+            # above the last (AUTOINCREMENT), so their ids are a run ending at the highest.
+            first_id = self._last_meter_id(cursor) - inserted + 1
+            if first_id > last_id:
+                return MeterIds(
+                    created=dict(zip(keys, range(first_id, first_id + inserted))), held={}
+                )
         created = self.select_rows(
             cursor,
             ("mp.mpan_core", "m.serial_number", "m.id"),
@@ -476,6 +500,15 @@ class SqliteBatchSql(BatchSql):
             [last_id],
         )
         return MeterIds(created={(mpan, serial): id_ for mpan, serial, id_ in created}, held={})
+
+    def _last_meter_id(self, cursor: Any) -> int:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {self.meter_table}")
+        return cursor.fetchone()[0]
+
+    def in_staged_order(self, alias: str) -> str:
+        # A temporary table's rows are read back in rowid order, the order inserted:
+        # no sort is needed.
+        return f"ORDER BY {alias}.rowid"
 
     def matched_outcome(self, cursor: Any, flow_file_id: int) -> tuple[int, int, int, list]:
         # One row, the repeats as JSON (see select_rows).
@@ -490,18 +523,20 @@ class SqliteBatchSql(BatchSql):
         return matched, duplicates, superseding, json.loads(repeats)
 
     def _reading_items(self, record: RegisterReading) -> tuple:
-        param_datetime = self.param_datetime
+        # Runs for every reading: the cached time looked up here, not through a call.
+        read_at = self._adapted.get(record.read_at) or self.param_datetime(record.read_at)
+        md_reset_at = record.md_reset_at
         return (
             record.line_number,
             record.register_id,
-            param_datetime(record.read_at),
+            read_at,
             # Plain notation, exactly as parsed: never through a float.
             format(record.value, "f"),
             record.reading_type,
             record.bsc_validation_status,
             record.reading_flag,
             record.reading_method,
-            param_datetime(record.md_reset_at),
+            None if md_reset_at is None else self.param_datetime(md_reset_at),
             record.md_reset_count,
             record.validation_reason_code,
             record.validation_status,

@@ -83,6 +83,15 @@ class BatchWriter:
 
     # -- collecting ----------------------------------------------------------------
 
+    def adders(self) -> dict[type, Callable[[Any], None]]:
+        """The method that collects each kind of record, by the record's type."""
+        return {
+            RegisterReading: self.add_reading,
+            MeterPointRecord: self.add_meter_point,
+            MeterRecord: self.add_meter,
+            SiteVisitRecord: self.add_site_visit,
+        }
+
     # Every kind of record counts towards a full batch: a file of MPANs without readings
     # must not grow memory either.
 
@@ -176,20 +185,11 @@ class BatchWriter:
         if not created:
             return readings
         sql = self._sql
-        new_row = sql.new_reading_row
         runs, held = _runs_by_meter(readings, created)
         if runs:
             # Rows made as the COPY sends them: the database works on the rows sent while
             # Python makes the next ones.
-            sql.stage(
-                cursor,
-                sql.new_readings,
-                (
-                    new_row(meter_id, flow_file_id, record)
-                    for meter_id, run in runs
-                    for record in run
-                ),
-            )
+            sql.stage(cursor, sql.new_readings, sql.new_reading_rows(flow_file_id, runs))
             self.counts.readings_imported += sum(len(run) for _, run in runs)
         return held
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
@@ -19,12 +19,8 @@ from django.utils import timezone
 from meter_readings.d0010 import (
     FileHeader,
     Finding,
-    MeterPointRecord,
-    MeterRecord,
     ParseEvent,
     ParseSummary,
-    RegisterReading,
-    SiteVisitRecord,
     parse_stream,
 )
 from meter_readings.models import (
@@ -253,21 +249,15 @@ class _ImportRun:
         on_progress: Callable[[ImportProgress], None] | None,
     ) -> ImportReport:
         summary = ParseSummary()
+        # Records by their type (one lookup per event, most events being records); none
+        # is stored until the header has made a writer.
+        store: dict[type, Callable[[Any], None]] = {}
         for count, event in enumerate(events, start=1):
-            if isinstance(event, RegisterReading):
-                if self.writer is not None:
-                    self.writer.add_reading(event)
+            add = store.get(type(event))
+            if add is not None:
+                add(event)
             elif isinstance(event, Finding):
                 self.add_finding(event)
-            elif isinstance(event, MeterPointRecord):
-                if self.writer is not None:
-                    self.writer.add_meter_point(event)
-            elif isinstance(event, MeterRecord):
-                if self.writer is not None:
-                    self.writer.add_meter(event)
-            elif isinstance(event, SiteVisitRecord):
-                if self.writer is not None:
-                    self.writer.add_site_visit(event)
             elif isinstance(event, FileHeader):
                 original = _accepted_flow_file(
                     Q(
@@ -280,6 +270,8 @@ class _ImportRun:
                     original = self._start(event)
                 if original is not None:
                     return self.record_duplicate(event, original)
+                if self.writer is not None:
+                    store = self.writer.adders()
             elif isinstance(event, ParseSummary):
                 summary = event
             if on_progress is not None and count % PROGRESS_EVERY_EVENTS == 0:

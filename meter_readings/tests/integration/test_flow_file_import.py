@@ -417,6 +417,70 @@ class TestLargeBatches:
         assert Reading.objects.filter(is_superseded=True).count() == 2
 
 
+class TestNewMetersOfABatch:
+    """Each reading is stored against its own meter however the file orders them."""
+
+    # MPANs and serials in descending order, a meter given twice: the batch stores its
+    # meters in key order, not the file's.
+    GROUPS = [
+        f"026|{MPAN_C}|V|",
+        "028|Z9|C|",
+        reading_line("S", value="1.0"),
+        "028|A1|C|",
+        reading_line("S", value="2.0"),
+        f"026|{MPAN_B}|V|",
+        "028|Z9|C|",
+        reading_line("S", value="3.0"),
+        f"026|{MPAN_A}|V|",
+        "028|M5|C|",
+        reading_line("S", value="4.0"),
+        f"026|{MPAN_C}|V|",
+        "028|Z9|C|",
+        reading_line("01", value="5.0"),
+    ]
+    EXPECTED = [
+        (MPAN_A, "M5", "S", Decimal("4.000")),
+        (MPAN_B, "Z9", "S", Decimal("3.000")),
+        (MPAN_C, "A1", "S", Decimal("2.000")),
+        (MPAN_C, "Z9", "01", Decimal("5.000")),
+        (MPAN_C, "Z9", "S", Decimal("1.000")),
+    ]
+
+    @staticmethod
+    def stored() -> list[tuple]:
+        return sorted(
+            Reading.objects.values_list(
+                "meter__meter_point__mpan_core", "meter__serial_number", "register_id", "value"
+            )
+        )
+
+    def test_each_reading_is_stored_against_its_meter(self):
+        report = run_import(d0010_bytes(self.GROUPS))
+
+        assert report.readings_imported == 5
+        assert Meter.objects.count() == 4
+        assert self.stored() == self.EXPECTED
+
+    def test_meters_numbered_after_a_gap_are_matched_too(self):
+        # The highest meter deleted: new meters are numbered above it, not above the
+        # highest left (AUTOINCREMENT on SQLite, a sequence on PostgreSQL).
+        run_import(d0010_bytes(simple_groups(serial="GONE"), file_id="0000000001"))
+        Reading.objects.all().delete()
+        Meter.objects.filter(serial_number="GONE").delete()
+
+        run_import(d0010_bytes(self.GROUPS, file_id="0000000002"))
+
+        assert self.stored() == self.EXPECTED
+
+    def test_a_batch_of_held_and_new_meters_is_matched(self):
+        run_import(d0010_bytes(self.GROUPS[5:8], file_id="0000000001"))
+
+        report = run_import(d0010_bytes(self.GROUPS, file_id="0000000002"))
+
+        assert (report.readings_imported, report.readings_duplicate) == (4, 1)
+        assert self.stored() == self.EXPECTED
+
+
 class TestBatchesOfNewAndHeldMeters:
     """One batch with readings of meters held before it and of meters it creates.
 
