@@ -34,6 +34,7 @@ from meter_readings.models import (
 )
 from meter_readings.services.batch_sql import MetersStoredConcurrently
 from meter_readings.services.batch_writer import DEFAULT_BATCH_SIZE, BatchWriter
+from meter_readings.services.collector_pause import automatic_collection_paused
 from meter_readings.services.read_ahead import ReadAhead
 
 logger = logging.getLogger(__name__)
@@ -139,37 +140,39 @@ def import_flow_file(
     failure is logged, recorded as a FAILED flow file (not in a dry run), and nothing
     else from the file is stored.
     """
-    size_bytes, sha256 = _fingerprint(stream)
-    context = _FileContext(
-        filename=filename,
-        size_bytes=size_bytes,
-        sha256=sha256,
-        received_at=received_at,
-        strict=strict,
-        dry_run=dry_run,
-        now=now,
-        existing=flow_file,
-    )
-    try:
+    # Nothing an import makes needs the cyclic collector (see collector_pause).
+    with automatic_collection_paused():
+        size_bytes, sha256 = _fingerprint(stream)
+        context = _FileContext(
+            filename=filename,
+            size_bytes=size_bytes,
+            sha256=sha256,
+            received_at=received_at,
+            strict=strict,
+            dry_run=dry_run,
+            now=now,
+            existing=flow_file,
+        )
         try:
-            report = _import_in_transaction(context, stream, on_progress, batch_size)
-        except MetersStoredConcurrently:
-            # Another import stored some of the same new meters first; nothing of this
-            # attempt was kept. Again, on the path that waits for such rows instead.
-            logger.info("Importing %s again: another import stored the same meters", filename)
-            report = _import_in_transaction(
-                context, stream, on_progress, batch_size, copy_new_meters=False
-            )
-        if not dry_run and report.readings_imported >= ANALYZE_AFTER_READINGS:
-            _refresh_planner_statistics()
-        return report
-    except Exception as failure:
-        logger.exception("Import of %s failed", filename)
-        reason = _one_line(failure)
-        flow_file_id = None if dry_run else _record_failure(context, reason)
-        raise UnableToImportFlowFile(
-            filename=filename, reason=reason, flow_file_id=flow_file_id
-        ) from failure
+            try:
+                report = _import_in_transaction(context, stream, on_progress, batch_size)
+            except MetersStoredConcurrently:
+                # Another import stored some of the same new meters first; nothing of this
+                # attempt was kept. Again, on the path that waits for such rows instead.
+                logger.info("Importing %s again: another import stored the same meters", filename)
+                report = _import_in_transaction(
+                    context, stream, on_progress, batch_size, copy_new_meters=False
+                )
+            if not dry_run and report.readings_imported >= ANALYZE_AFTER_READINGS:
+                _refresh_planner_statistics()
+            return report
+        except Exception as failure:
+            logger.exception("Import of %s failed", filename)
+            reason = _one_line(failure)
+            flow_file_id = None if dry_run else _record_failure(context, reason)
+            raise UnableToImportFlowFile(
+                filename=filename, reason=reason, flow_file_id=flow_file_id
+            ) from failure
 
 
 def _import_in_transaction(
