@@ -108,7 +108,11 @@ STAGED_METER_POINTS = BulkTable(
     "d0010_staged_meter_point",
     _fields(MeterPoint, "mpan_core", "distributor_id", "check_digit_valid", "is_amsid"),
 )
-STAGED_METERS = BulkTable("d0010_staged_meter", (("mpan_core", _MPAN), ("serial_number", _SERIAL)))
+# A meter by its MPAN core and serial, and its meter point's id when the batch knows it.
+STAGED_METERS = BulkTable(
+    "d0010_staged_meter",
+    (("mpan_core", _MPAN), ("serial_number", _SERIAL), ("meter_point_id", _ID)),
+)
 # Readings by their meter's key (``reading_row``).
 STAGED_READINGS = BulkTable(
     "d0010_staged_reading", (("mpan_core", _MPAN), ("serial_number", _SERIAL), *_READING_ITEMS)
@@ -266,38 +270,69 @@ class BatchSql:
         # In MPAN order, so each statement probes the MPAN index key by key, a page at
         # a time, instead of at random: once the index outgrows the database's page
         # cache, random probes each cost a read.
-        by_mpan = itemgetter(0)
-        if meter_points:
-            self.stage(
-                cursor,
-                STAGED_METER_POINTS,
-                sorted(
-                    (
-                        (r.mpan_core, r.distributor_id, r.check_digit_valid, r.is_amsid)
-                        for r in meter_points
-                    ),
-                    key=by_mpan,
-                ),
-            )
-            columns = ", ".join(STAGED_METER_POINTS.column_names)
-            cursor.execute(
-                f"INSERT INTO {self.meter_point_table} ({columns}) "
-                f"SELECT {columns} FROM {STAGED_METER_POINTS.name} "
-                # "WHERE true" tells SQLite's parser the ON CONFLICT is the upsert's.
-                f"WHERE {self.true} = {self.true} ON CONFLICT (mpan_core) DO NOTHING"
-            )
+        point_ids = self._upsert_meter_points(cursor, meter_points)
         if not meters:
             return [], 0
-        keys = sorted(dict.fromkeys(map(METER_OF, meters)), key=by_mpan)
-        self.stage(cursor, STAGED_METERS, keys)
+        keys = list(dict.fromkeys(map(METER_OF, meters)))
+        # In serial order when every meter point's id is known: the serial index is then
+        # the only one written out of order. Else in MPAN order, for the probes.
+        by_serial = all(mpan in point_ids for mpan, _ in keys)
+        keys.sort(key=itemgetter(1 if by_serial else 0))
+        # A meter point this batch numbered is given by id; any other is looked up by
+        # its MPAN core, one probe of that index per meter.
+        self.stage(
+            cursor, STAGED_METERS, [(mpan, serial, point_ids.get(mpan)) for mpan, serial in keys]
+        )
         cursor.execute(
             f"INSERT INTO {self.meter_table} (meter_point_id, serial_number) "
-            f"SELECT mp.id, s.serial_number FROM {STAGED_METERS.name} s "
-            + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = s.mpan_core")
-            + f" WHERE {self.true} = {self.true} {self.in_staged_order('s')} "
+            "SELECT coalesce(s.meter_point_id, "
+            f"(SELECT mp.id FROM {self.meter_point_table} mp WHERE mp.mpan_core = s.mpan_core)), "
+            f"s.serial_number FROM {STAGED_METERS.name} s "
+            f"WHERE {self.true} = {self.true} {self.in_staged_order('s')} "
             "ON CONFLICT (meter_point_id, serial_number) DO NOTHING"
         )
         return keys, cursor.rowcount
+
+    def _upsert_meter_points(
+        self, cursor: Any, meter_points: list[MeterPointRecord]
+    ) -> dict[str, int]:
+        """Stage and insert the new meter points; the ids of those numbered, if known."""
+        if not meter_points:
+            return {}
+        first = first_of_each_mpan(meter_points)
+        mpans = sorted(first)
+        self.stage(
+            cursor,
+            STAGED_METER_POINTS,
+            [
+                (p.mpan_core, p.distributor_id, p.check_digit_valid, p.is_amsid)
+                for p in map(first.__getitem__, mpans)
+            ],
+        )
+        before = self.last_id(cursor, self.meter_point_table)
+        columns = ", ".join(STAGED_METER_POINTS.column_names)
+        cursor.execute(
+            f"INSERT INTO {self.meter_point_table} ({columns}) "
+            f"SELECT {columns} FROM {STAGED_METER_POINTS.name} "
+            # "WHERE true" tells SQLite's parser the ON CONFLICT is the upsert's.
+            f"WHERE {self.true} = {self.true} {self.in_staged_order(STAGED_METER_POINTS.name)} "
+            "ON CONFLICT (mpan_core) DO NOTHING"
+        )
+        return self.ids_numbered(cursor, self.meter_point_table, mpans, cursor.rowcount, before)
+
+    def last_id(self, cursor: Any, table: str) -> int | None:
+        """The highest id in ``table``, where ``ids_numbered`` needs it."""
+        return None
+
+    def ids_numbered(
+        self, cursor: Any, table: str, keys: list, inserted: int, before: int | None
+    ) -> dict:
+        """The ids an insert of the rows ``keys`` (staged in that order) gave them.
+
+        Empty unless they are known without reading them back: ``inserted`` is how many
+        rows the insert made, ``before`` what ``last_id`` said before it.
+        """
+        return {}
 
     def match_staged_readings(self, cursor: Any) -> None:
         """Match ``STAGED_READINGS`` (by MPAN core and serial) into ``MATCHED_READINGS``."""
@@ -480,30 +515,38 @@ class SqliteBatchSql(BatchSql):
         # meters this batch inserts are exactly those numbered above the highest id
         # before it. Only they come back to Python; the
         # readings of the others are matched in the database, by MPAN core and serial.
-        last_id = self._last_meter_id(cursor)
+        before = self.last_id(cursor, self.meter_table)
         keys, inserted = self.upsert_meters(cursor, meter_points, meters)
         if not inserted:
             return MeterIds(created={}, held={})
-        if inserted == len(keys):
-            # Every meter staged was new: inserted in the order staged, each numbered one
-            # above the last (AUTOINCREMENT), so their ids are a run ending at the highest.
-            first_id = self._last_meter_id(cursor) - inserted + 1
-            if first_id > last_id:
-                return MeterIds(
-                    created=dict(zip(keys, range(first_id, first_id + inserted))), held={}
-                )
+        numbered = self.ids_numbered(cursor, self.meter_table, keys, inserted, before)
+        if numbered:
+            return MeterIds(created=numbered, held={})
         created = self.select_rows(
             cursor,
             ("mp.mpan_core", "m.serial_number", "m.id"),
             f"{self.meter_table} m JOIN {self.meter_point_table} mp "
             "ON mp.id = m.meter_point_id WHERE m.id > %s",
-            [last_id],
+            [before],
         )
         return MeterIds(created={(mpan, serial): id_ for mpan, serial, id_ in created}, held={})
 
-    def _last_meter_id(self, cursor: Any) -> int:
-        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {self.meter_table}")
+    def last_id(self, cursor: Any, table: str) -> int | None:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
         return cursor.fetchone()[0]
+
+    def ids_numbered(
+        self, cursor: Any, table: str, keys: list, inserted: int, before: int | None
+    ) -> dict:
+        if not inserted or inserted != len(keys) or before is None:
+            return {}
+        # Every row staged was new: inserted in the order staged, each numbered one above
+        # the last (AUTOINCREMENT; and this transaction is the only writer), so their ids
+        # are the run ending at the highest, all above the highest before.
+        first_id = self.last_id(cursor, table) - inserted + 1
+        if first_id <= before:
+            return {}
+        return dict(zip(keys, range(first_id, first_id + inserted)))
 
     def in_staged_order(self, alias: str) -> str:
         # A temporary table's rows are read back in rowid order, the order inserted:
