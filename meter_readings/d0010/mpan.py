@@ -60,7 +60,11 @@ def expected_check_digit(first_twelve_digits: str) -> int:
 
 def has_valid_check_digit(core: str) -> bool:
     """True if the 13th digit of ``core`` (13 ASCII digits) is its check digit."""
-    return expected_check_digit(core[:12]) == ord(core[12]) - 48
+    # expected_check_digit's sum, inline: this is done for every 026. ``map`` stops at
+    # the twelfth code, the weights being twelve.
+    codes = core.encode("ascii")
+    total = sum(map(mul, codes, CHECK_DIGIT_WEIGHTS)) - _ASCII_ZERO_WEIGHT
+    return total % 11 % 10 == codes[12] - 48
 
 
 @dataclass(frozen=True, slots=True)

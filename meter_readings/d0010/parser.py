@@ -125,14 +125,10 @@ def parse_d0010(lines: Iterable[bytes]) -> Iterator[ParseEvent]:
 
 
 @lru_cache(maxsize=8192)
-def _cached_datetime(text: str) -> DtcDateTime:
-    # Most readings in a file share a handful of reading dates.
-    return parse_dtc_datetime(text)
-
-
 def _read_datetime(text: str) -> DtcDateTime:
     """Parse a DATETIME item; raises ``InvalidDtcDateTime`` (never cached)."""
-    return _cached_datetime(text)
+    # Most readings in a file share a handful of reading dates.
+    return parse_dtc_datetime(text)
 
 
 class _Parser:
