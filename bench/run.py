@@ -4,7 +4,8 @@ For each size (default 100k, 300k and 1M readings) and each database (SQLite alw
 PostgreSQL when one answers on 127.0.0.1:5432): generate a valid file, import it into a
 fresh database in a fresh process, import it again under a new file identifier (every
 reading already held), run the floor script on the same file, and time the admin pages
-on the largest. Prints a Markdown table and writes it to bench/out/results.md.
+on the largest. Repeated runs go in rounds, each round every size in turn. Prints a
+Markdown table and writes it to bench/out/results.md.
 """
 
 import argparse
@@ -103,35 +104,38 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs per size and database (median reported)"
     )
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+    sizes = sorted(int(size) for size in args.sizes.split(","))
     engines = [e for e in args.engines.split(",") if e != "postgres" or postgres_available()]
     OUT.mkdir(parents=True, exist_ok=True)
     rows, pages = [], {}
     for engine in engines:
-        for size in sizes:
-            first, again = files_for(size)
-            trials = []
-            for _ in range(args.repeat):
+        trials: dict[int, list] = {size: [] for size in sizes}
+        # Round after round, each running every size in turn: the machine's speed drifts
+        # from one minute to the next, and sizes compared (1M against 100k) should be
+        # timed together, as an import and its floor are.
+        for _ in range(args.repeat):
+            for size in sizes:
+                first, again = files_for(size)
                 # A fresh database each time: the first import must find nothing held.
                 url = fresh_database(engine, size)
                 imported = import_once(url, first)
                 resent = import_once(url, again)
                 assert imported["readings"] == size and resent["duplicates"] == size
                 floor = floor_seconds(engine, first)
-                trials.append((imported, resent, floor))
+                trials[size].append((imported, resent, floor))
                 print(f"{engine} {size}: {imported} resent={resent} floor={floor}", flush=True)
-            if size == max(sizes):
-                pages[engine] = json.loads(
-                    sh([sys.executable, "bench/pages.py"], {"DATABASE_URL": url})
-                )
-            rows.append((engine, size, trials))
+        # The last database made holds the largest size (sizes run smallest first).
+        pages[engine] = json.loads(sh([sys.executable, "bench/pages.py"], {"DATABASE_URL": url}))
+        rows.extend((engine, size, trials[size]) for size in sizes)
     lines = [
         f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "",
         f"Each figure is the median of {args.repeat} run(s), each in a fresh database; "
         "the range is the fastest and slowest first import. The ratio is the median of each "
         "run's import time over the floor's, timed in the same run: the machine's speed "
-        "drifts from one minute to the next, and a pair timed together shares its state.",
+        "drifts from one minute to the next, and a pair timed together shares its state. "
+        "For the same reason the runs go in rounds, each round every size in turn, and the "
+        "growth from the smallest size to the largest is the median of each round's ratio.",
         "",
         "| database | readings | import s | (range) | readings/s | peak RSS MB | floor s | "
         "ratio | (range) | re-import s (all held) |",
@@ -160,9 +164,18 @@ def main() -> None:
         lines.append(f"- {engine}: peak RSS {min(rss)}–{max(rss)} MB")
         if len(own) > 1:
             small, large = min(own), max(own)
+            # Each round's ratio, its sizes timed minutes apart at most; then the median.
+            paired = [
+                big[0]["seconds"] / little[0]["seconds"]
+                for little, big in zip(own[small], own[large])
+            ]
+            floors = [big[2] / little[2] for little, big in zip(own[small], own[large])]
             lines.append(
-                f"- {engine}: {large:,} readings took {first[large] / first[small]:.1f}x "
-                f"the time of {small:,} ({large // small}x the readings)"
+                f"- {engine}: {large:,} readings took {median(paired):.1f}x the time of "
+                f"{small:,} ({large // small}x the readings; median of each round's ratio, "
+                f"range {min(paired):.1f}–{max(paired):.1f}x; medians of all runs: "
+                f"{first[large] / first[small]:.1f}x). The floor, in the same rounds: "
+                f"{median(floors):.1f}x"
             )
     for engine, timings in pages.items():
         lines += ["", f"Pages at {max(sizes):,} readings ({engine}), median ms:", ""]
