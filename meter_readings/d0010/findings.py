@@ -15,8 +15,9 @@ class Severity(enum.StrEnum):
 
 
 class FindingCode(enum.StrEnum):
-    # The file as a whole (the first five reject it).
+    # The file as a whole (the first seven reject it).
     EMPTY_FILE = "EMPTY_FILE"
+    EMPTY_FLOW = "EMPTY_FLOW"
     NOT_A_D0010_FILE = "NOT_A_D0010_FILE"
     UNSUPPORTED_FLOW = "UNSUPPORTED_FLOW"
     UNSUPPORTED_FLOW_VERSION = "UNSUPPORTED_FLOW_VERSION"
@@ -58,6 +59,7 @@ class FindingCode(enum.StrEnum):
     CLOCK_CHANGE_NON_EXISTENT = "CLOCK_CHANGE_NON_EXISTENT"
     # Raised by the import service, not the parser.
     READING_REPEATED_IN_FILE = "READING_REPEATED_IN_FILE"
+    IDENTIFIER_REUSED = "IDENTIFIER_REUSED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,9 @@ FIELD_COUNTS: Final[dict[str, int]] = {
 }
 # J0280 and the four fields after it are optional or of uncertain order (spec §1.2).
 HEADER_MINIMUM_FIELDS: Final = 6
+# J1067 is NUM(10) and J1066 NUM(8): a longer "count" is a malformed trailer, not a
+# number to store (the database holds 64-bit integers). J1066 is read as liberally.
+MAX_TRAILER_COUNT_DIGITS: Final = 10
 
 J0003 = "J0003 MPAN Core"
 J0022 = "J0022 BSC Validation Status"
@@ -209,6 +212,18 @@ class _Parser:
             self.summary.rejected = True
             return
         yield from self._close_meter_point()
+        if self.summary.meter_point_count == 0:
+            # The DTC's range for 026 is 1-*: a flow with no MPAN carries no readings, and
+            # is most often a file cut short after its header.
+            rejection = error(
+                None,
+                FindingCode.EMPTY_FLOW,
+                "the file holds no 026 MPAN group (a D0010 flow carries at least one)",
+                "026",
+            )
+            yield rejection
+            yield FileRejected(rejection)
+            self.summary.rejected = True
         if not self.trailer_seen:
             yield error(
                 None,
@@ -278,7 +293,8 @@ class _Parser:
                 if data is None:
                     yield from self._skipped(number, group, None)
                 else:
-                    yield from self._header(number, data)
+                    present = len(fields) - (2 if fields[-1] == "" else 1)
+                    yield from self._header(number, data, present)
             else:
                 finding = error(
                     number,
@@ -348,8 +364,9 @@ class _Parser:
             yield error(
                 number,
                 FindingCode.TOO_FEW_FIELDS,
-                f"{group} has {len(data)} data item(s), expected {expected}; "
-                "the line was skipped",
+                f"{group} has {len(data)} of its {expected} data items"
+                + (f" (at least {minimum} are needed to read it)" if minimum < expected else "")
+                + "; the line was skipped",
                 group,
             )
             return None
@@ -377,7 +394,12 @@ class _Parser:
         report ``PARENT_REJECTED`` instead of being attached to the wrong parent.
         """
         if self.header is None:
-            reason = f" ({cause.message})" if cause is not None else ""
+            if cause is not None:
+                reason = f" ({cause.message})"
+            elif group == "ZHV":
+                reason = " (too few data items)"
+            else:
+                reason = ""
             rejection = error(
                 number,
                 FindingCode.NOT_A_D0010_FILE,
@@ -400,6 +422,12 @@ class _Parser:
             self.meter_point_has_meter = True
             self.meter = None
             self.meter_rejected_at = number
+        elif group == "ZPT":
+            # Unreadable, but the sender's trailer all the same: reported once (too few
+            # items), not again as missing.
+            yield from self._close_meter_point()
+            self.trailer_seen = True
+            self.summary.group_count -= 1
         elif group == "030":
             yield from self._close_reading()
             self.summary.reading_lines += 1
@@ -407,7 +435,8 @@ class _Parser:
 
     # -- header and trailer --------------------------------------------------------
 
-    def _header(self, number: int, data: list[str]) -> Iterator[ParseEvent]:
+    def _header(self, number: int, data: list[str], present: int) -> Iterator[ParseEvent]:
+        """Read the ZHV; ``present`` is how many data items the line really had."""
         (
             file_id,
             flow,
@@ -430,10 +459,12 @@ class _Parser:
                 "J0937 Data Flow Reference",
             )
         elif flow[5:] != codes.SUPPORTED_FLOW_VERSION:
+            named = f"version {flow[5:]!r}" if flow[5:] else "no version"
             reject = error(
                 number,
                 FindingCode.UNSUPPORTED_FLOW_VERSION,
-                f"ZHV names D0010 version {flow[5:]!r}; only version "
+                f"ZHV names D0010 with {named} (J0937 is the flow reference and a 3-digit "
+                f"version, e.g. D0010{codes.SUPPORTED_FLOW_VERSION}); only version "
                 f"{codes.SUPPORTED_FLOW_VERSION} is supported",
                 "J0937 Data Flow Reference",
             )
@@ -453,6 +484,15 @@ class _Parser:
                 "J0934/J0938 From Market Participant",
             )
         if reject is not None:
+            expected = FIELD_COUNTS["ZHV"]
+            if present < expected:
+                # A short header's items may have shifted: say so beside the symptom.
+                reject = error(
+                    number,
+                    reject.code,
+                    f"{reject.message} (the ZHV has {present} of its {expected} data items)",
+                    reject.field,
+                )
             yield reject
             yield FileRejected(reject)
             return
@@ -512,8 +552,8 @@ class _Parser:
         # The trailer itself is not a group.
         self.summary.group_count -= 1
         file_id, group_count_text, checksum, flow_count_text, completed = data[:5]
-        group_count = _read_count(group_count_text)
-        flow_count = _read_count(flow_count_text)
+        group_count = _read_count(group_count_text, MAX_TRAILER_COUNT_DIGITS)
+        flow_count = _read_count(flow_count_text, MAX_TRAILER_COUNT_DIGITS)
         completed_at = None
         if completed:
             try:
@@ -539,7 +579,8 @@ class _Parser:
             yield error(
                 number,
                 FindingCode.MALFORMED_TRAILER,
-                f"ZPT Total Group Count {group_count_text!r} is not a number",
+                f"ZPT Total Group Count {_preview(group_count_text)} is not a number of at "
+                f"most {MAX_TRAILER_COUNT_DIGITS} digits",
                 "J1067 Total Group Count",
             )
         elif group_count != actual_groups % 10**10:
@@ -554,7 +595,8 @@ class _Parser:
             yield error(
                 number,
                 FindingCode.MALFORMED_TRAILER,
-                f"ZPT Flow Count {flow_count_text!r} is not a number",
+                f"ZPT Flow Count {_preview(flow_count_text)} is not a number of at most "
+                f"{MAX_TRAILER_COUNT_DIGITS} digits",
                 "J1066 Flow Count",
             )
         elif flow_count != actual_flows:
@@ -591,11 +633,13 @@ class _Parser:
     def _close_meter_point(self) -> list[ParseEvent]:
         closed = self._close_reading()
         if self.meter_point is not None and not self.meter_point_has_meter:
+            # The DTC's range for 028 under a 026 is 1-*.
             closed.append(
-                warning(
+                error(
                     self.meter_point.line_number,
                     FindingCode.MPAN_WITHOUT_METER,
-                    f"026 MPAN {self.meter_point.mpan_core} has no 028 meter line",
+                    f"026 MPAN {self.meter_point.mpan_core} has no 028 meter line "
+                    "(a D0010 026 carries at least one)",
                     J0003,
                 )
             )
@@ -1049,8 +1093,9 @@ def _boolean(number: int, text: str, field: str) -> Iterator[Finding]:
         return None
 
 
-def _read_count(text: str) -> int | None:
-    if text.isascii() and text.isdigit():
+def _read_count(text: str, max_digits: int) -> int | None:
+    """A NUM(n) count, or None when it is not one (too long to be a count is not one)."""
+    if text.isascii() and text.isdigit() and len(text) <= max_digits:
         return int(text)
     return None
 

@@ -97,15 +97,34 @@ class ImportReport:
     readings_superseding: int = 0
     error_count: int = 0
     warning_count: int = 0
-    findings: list[Finding] = field(default_factory=list)
+    # The first findings of each severity, each list capped: warnings never crowd out
+    # errors (see ``findings``).
+    kept_errors: list[Finding] = field(default_factory=list)
+    kept_warnings: list[Finding] = field(default_factory=list)
+
+    def add_finding(self, finding: Finding) -> None:
+        """Count ``finding`` and keep it if the report has room for it."""
+        if finding.is_error:
+            self.error_count += 1
+            if len(self.kept_errors) < MAX_REPORTED_FINDINGS:
+                self.kept_errors.append(finding)
+        else:
+            self.warning_count += 1
+            if len(self.kept_warnings) < MAX_REPORTED_FINDINGS:
+                self.kept_warnings.append(finding)
 
     @property
     def errors(self) -> list[Finding]:
-        return [finding for finding in self.findings if finding.is_error]
+        return self.kept_errors[:MAX_REPORTED_FINDINGS]
 
     @property
     def warnings(self) -> list[Finding]:
-        return [finding for finding in self.findings if not finding.is_error]
+        return self.kept_warnings[: max(MAX_REPORTED_FINDINGS - len(self.errors), 0)]
+
+    @property
+    def findings(self) -> list[Finding]:
+        """At most ``MAX_REPORTED_FINDINGS``: every error first, then warnings."""
+        return self.errors + self.warnings
 
     @property
     def findings_not_shown(self) -> int:
@@ -328,12 +347,7 @@ class _ImportRun:
 
     def add_finding(self, finding: Finding) -> None:
         """Count, report and (in batches) store a finding."""
-        if finding.is_error:
-            self.report.error_count += 1
-        else:
-            self.report.warning_count += 1
-        if len(self.report.findings) < MAX_REPORTED_FINDINGS:
-            self.report.findings.append(finding)
+        self.report.add_finding(finding)
         self._unsaved_findings.append(finding)
         if self.flow_file is not None and len(self._unsaved_findings) >= FINDING_BATCH_SIZE:
             self._save_findings()

@@ -213,6 +213,21 @@ class TestFindings:
         assert report.error_count == 20 and report.findings_not_shown == 15
         assert ImportFinding.objects.count() == 20
 
+    def test_warnings_never_crowd_errors_out_of_the_report(self, monkeypatch):
+        monkeypatch.setattr(flow_file_import, "MAX_REPORTED_FINDINGS", 5)
+        bad_check_digit = MPAN_A[:-1] + str((int(MPAN_A[-1]) + 1) % 10)
+        groups = []
+        for index in range(8):
+            groups += [f"026|{bad_check_digit}|V|", f"028|M{index}|C|", reading_line("01")]
+        groups += [reading_line("02", value="x")]
+
+        report = run_import(d0010_bytes(groups))
+
+        assert (report.error_count, report.warning_count) == (2, 8)
+        assert [f.severity for f in report.findings] == ["error"] * 2 + ["warning"] * 3
+        assert [f.line_number for f in report.errors] == [26, 26]
+        assert report.findings_not_shown == 5
+
     def test_a_rejected_file_is_recorded_with_its_reason(self):
         report = run_import(d0010_bytes(simple_groups(), flow="D0010001"), filename="old.uff")
 

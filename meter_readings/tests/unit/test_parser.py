@@ -158,15 +158,22 @@ class TestHierarchy:
         assert parsed.findings == []
         assert [meter.serial_number for meter in parsed.of(MeterRecord)] == ["M1", "M2"]
 
-    def test_an_mpan_without_a_meter_is_flagged(self):
+    def test_an_mpan_without_a_meter_is_an_error(self):
         parsed = parse_groups([f"026|{MPAN_A}|V|"] + simple_groups(MPAN_B))
 
         [finding] = parsed.findings
         assert (finding.code, finding.line_number, finding.severity) == (
             FindingCode.MPAN_WITHOUT_METER,
             2,
-            Severity.WARNING,
+            Severity.ERROR,
         )
+        assert not parsed.rejected and len(parsed.readings) == 1
+
+    def test_the_last_mpan_without_a_meter_is_an_error_before_the_trailer(self):
+        parsed = parse_groups(simple_groups() + [f"026|{MPAN_B}|V|"])
+
+        assert parsed.codes == [FindingCode.MPAN_WITHOUT_METER]
+        assert parsed.findings[0].line_number == 5
 
     def test_a_validation_result_and_site_visit_belong_to_their_reading(self):
         parsed = parse_groups(
@@ -281,6 +288,27 @@ class TestEnvelope:
 
         assert parsed.rejected
         assert parsed.codes == [FindingCode.TOO_FEW_FIELDS, FindingCode.NOT_A_D0010_FILE]
+        assert "3 of its 11 data items" in parsed.findings[0].message
+        assert "too few data items" in parsed.findings[1].message
+
+    def test_a_short_header_is_reported_with_its_count_of_items(self):
+        parsed = parse(b"ZHV|0000000001|D0010|D|UDMS|X|MRCY|\n" + b"026|1|V|\n")
+
+        assert parsed.rejected and parsed.codes == [FindingCode.UNSUPPORTED_FLOW_VERSION]
+        message = parsed.findings[0].message
+        assert "no version" in message and "6 of its 11 data items" in message
+
+    def test_a_header_only_file_is_an_empty_flow_and_rejected(self):
+        parsed = parse_groups([])
+
+        assert parsed.rejected and parsed.codes == [FindingCode.EMPTY_FLOW]
+        assert parsed.summary.rejected
+
+    def test_a_header_cut_off_before_any_mpan_is_rejected(self):
+        parsed = parse_groups([], trailer=False)
+
+        assert parsed.rejected
+        assert parsed.codes == [FindingCode.EMPTY_FLOW, FindingCode.MISSING_TRAILER]
 
     def test_a_test_file_is_marked_and_flagged(self):
         parsed = parse_groups(simple_groups(), test_flag="TR01")
@@ -326,6 +354,34 @@ class TestEnvelope:
         data = d0010_bytes(simple_groups()).replace(b"|3||1|", b"|x||y|")
 
         assert parse(data).codes == [FindingCode.MALFORMED_TRAILER] * 2
+
+    def test_a_trailer_count_too_long_for_its_item_is_malformed_and_not_kept(self):
+        twenty_digits = b"3" * 20
+        data = d0010_bytes(simple_groups()).replace(b"|3||1|", b"|" + twenty_digits + b"||1|")
+
+        parsed = parse(data)
+
+        assert parsed.codes == [FindingCode.MALFORMED_TRAILER]
+        assert "at most 10 digits" in parsed.findings[0].message
+        assert parsed.of(FileTrailer)[0].group_count is None
+        assert len(parsed.readings) == 1
+
+    def test_a_ten_digit_count_is_read(self):
+        data = d0010_bytes(simple_groups()).replace(b"|3||1|", b"|0000000003||0000000001|")
+
+        parsed = parse(data)
+
+        assert parsed.codes == []
+        assert parsed.of(FileTrailer)[0].group_count == 3
+
+    def test_a_short_trailer_is_reported_once_not_also_as_missing(self):
+        data = d0010_bytes(simple_groups(), trailer=False) + b"ZPT|5|\n"
+
+        parsed = parse(data)
+
+        assert parsed.codes == [FindingCode.TOO_FEW_FIELDS]
+        assert parsed.findings[0].field == "ZPT"
+        assert len(parsed.readings) == 1
 
     def test_the_trailer_is_read(self):
         trailer = parse_groups(simple_groups()).of(FileTrailer)[0]
