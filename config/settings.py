@@ -96,10 +96,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # WAL lets the admin read while an import writes; a busy timeout instead of
-    # "database is locked" when two imports meet. The import's staging tables (one
-    # batch at a time) are temporary: kept in memory, not in a temporary file.
+    # "database is locked" when another write meets an import (imports themselves take
+    # turns and wait as long as it takes: services/import_guard.py). The import's
+    # staging tables (one batch at a time) are temporary: kept in memory, not in a
+    # temporary file. IMMEDIATE: every transaction takes the write lock at BEGIN, which
+    # the import's numbering of new rows relies on (SqliteBatchSql.store_meters).
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 30,
+        "timeout": float(os.environ.get("DJANGO_SQLITE_BUSY_TIMEOUT", "30")),
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
         ),

@@ -16,21 +16,28 @@ from meter_readings.d0010.values import STORED_DECIMAL_PLACES, STORED_INTEGER_DI
 class FlowFileStatus(models.TextChoices):
     # Stored and waiting for a worker (background imports only).
     QUEUED = "QUEUED", "Queued"
-    # Picked up by a worker; progress is in the task's state.
+    # Being imported: committed before the import's own transaction begins, so that an
+    # import killed at any moment leaves a record. The importing process holds a lease
+    # on it (services.import_guard); a STARTED file whose lease is free was abandoned,
+    # and recovery ends it (INTERRUPTED) or, for a background import, runs it again.
     STARTED = "STARTED", "Started"
-    # Inside the import's transaction, holding the file's identity: never seen outside
-    # it, except as the claim that makes a concurrent second copy a resend.
+    # Inside the import's transaction, holding the file's content: never seen outside
+    # it, except as the claim that makes a concurrent copy of the same bytes a resend.
     RUNNING = "RUNNING", "Importing"
     IMPORTED = "IMPORTED", "Imported"
     IMPORTED_WITH_ERRORS = "IMPORTED_WITH_ERRORS", "Imported with errors"
     REJECTED = "REJECTED", "Rejected"
     DUPLICATE = "DUPLICATE", "Duplicate (resend)"
     FAILED = "FAILED", "Failed"
+    # The process importing it stopped (killed, crashed) before the import finished;
+    # nothing from the file was stored.
+    INTERRUPTED = "INTERRUPTED", "Interrupted"
 
 
-# A file in one of these states owns its sender + file identifier and its bytes: a
-# second copy is a resend. Rejected and failed files do not, so a corrected file with the
-# same identifier can still be imported.
+# A file in one of these states owns its bytes: a second copy of the same bytes is a
+# resend. A file under the same sender and identifier with other bytes is compared
+# reading by reading instead (decision record 2). Rejected, failed and interrupted files
+# own nothing, so the same file can be offered again.
 ACCEPTED_STATUSES = (
     FlowFileStatus.RUNNING,
     FlowFileStatus.IMPORTED,
@@ -55,6 +62,10 @@ class FlowFile(models.Model):
     # The original bytes of a file imported in the background (kept as evidence).
     stored_file = models.FileField(upload_to="flow-files/%Y/%m/%d/", blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    # How many times an import of it started (background imports run again at most once
+    # after their worker died), and when it was last sent to a worker.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
 
     # ZHV header.
     file_identifier = models.CharField("file identifier (J1064)", max_length=10, blank=True)
@@ -87,11 +98,6 @@ class FlowFile(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["from_role_code", "from_participant_id", "file_identifier"],
-                condition=Q(status__in=ACCEPTED_STATUSES),
-                name="one_accepted_file_per_sender_identifier",
-            ),
-            models.UniqueConstraint(
                 fields=["sha256"],
                 condition=Q(status__in=ACCEPTED_STATUSES),
                 name="one_accepted_file_per_content",
@@ -102,7 +108,20 @@ class FlowFile(models.Model):
                 name="duplicate_names_its_original",
             ),
         ]
-        indexes = [models.Index(fields=["received_at"], name="flow_file_received_idx")]
+        indexes = [
+            models.Index(fields=["received_at"], name="flow_file_received_idx"),
+            # The files under one sender and identifier (a truncated copy and its resend).
+            models.Index(
+                fields=["from_participant_id", "file_identifier", "from_role_code"],
+                name="flow_file_identity_idx",
+            ),
+            # Recovery looks for imports in these states only.
+            models.Index(
+                fields=["status"],
+                condition=Q(status__in=["QUEUED", "STARTED"]),
+                name="flow_file_unfinished_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.filename} (#{self.pk})"
@@ -196,6 +215,11 @@ READING_ITEMS = (
 )
 
 
+# The key two concurrent imports of the same reading meet on (the second waits, then
+# fails, and the import service runs it again).
+CURRENT_READING_KEY = "one_current_reading_per_register_time"
+
+
 class Reading(models.Model):
     """One register reading (030), with the context of its 026, 028 and 032."""
 
@@ -245,7 +269,7 @@ class Reading(models.Model):
             models.UniqueConstraint(
                 fields=["meter", "register_id", "read_at"],
                 condition=Q(is_superseded=False),
-                name="one_current_reading_per_register_time",
+                name=CURRENT_READING_KEY,
             ),
             models.UniqueConstraint(
                 fields=["flow_file", "line_number"], name="one_reading_per_file_line"

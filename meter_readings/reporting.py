@@ -36,6 +36,10 @@ def report_as_dict(report: ImportReport) -> dict[str, Any]:
         "duplicate_of": (
             {"flow_file_id": original.id, "filename": original.filename} if original else None
         ),
+        "same_identifier_as": [
+            {"flow_file_id": other.id, "filename": other.filename}
+            for other in report.same_identifier_as
+        ],
         "errors": [finding_as_dict(finding) for finding in report.errors],
         "warnings": [finding_as_dict(finding) for finding in report.warnings],
         "findings_not_shown": report.findings_not_shown,
@@ -49,9 +53,15 @@ def report_as_text(path: str, report: ImportReport) -> str:
     if report.status == FlowFileStatus.DUPLICATE:
         original = report.duplicate_of
         assert original is not None
+        why = (
+            f" (same sender and file identifier; all {report.readings_duplicate} "
+            "readings already held)"
+            if report.same_identifier_as
+            else ""
+        )
         summary = (
             f"{path}: duplicate: resend of flow file #{original.id} {original.filename!r} "
-            f"received {timezone.localtime(original.received_at):%Y-%m-%d %H:%M}; "
+            f"received {timezone.localtime(original.received_at):%Y-%m-%d %H:%M}{why}; "
             f"nothing {would}stored"
         )
     elif report.status == FlowFileStatus.REJECTED:

@@ -5,10 +5,13 @@ so the same calls work in the demo with nothing else running.
 """
 
 import hashlib
+import logging
+from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready
 from django.core.files import File
-from django.db import OperationalError, transaction
+from django.db import OperationalError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from meter_readings.models import FlowFile, FlowFileStatus
@@ -16,6 +19,10 @@ from meter_readings.models import FlowFile, FlowFileStatus
 from meter_readings.services import ImportProgress
 from meter_readings.services.background import run_queued_import
 from meter_readings.services.flow_file_import import UnableToImportFlowFile
+from meter_readings.services.import_guard import import_guard
+from meter_readings.services.recovery import RecoveryReport, recover_abandoned_imports
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -61,20 +68,44 @@ def queue_flow_file_import(*, upload: File, filename: str, strict: bool = False)
     for chunk in upload.chunks():
         digest.update(chunk)
     upload.seek(0)
+    received_at = timezone.now()
     flow_file = FlowFile(
         filename=filename,
         size_bytes=upload.size,
         sha256=digest.hexdigest(),
         status=FlowFileStatus.QUEUED,
-        received_at=timezone.now(),
+        received_at=received_at,
+        queued_at=received_at,
         strict=strict,
     )
     flow_file.stored_file.save(filename, upload, save=False)
-    flow_file.save()
-
-    def send() -> None:
-        result = import_queued_flow_file.delay(flow_file.pk)
-        FlowFile.objects.filter(pk=flow_file.pk, task_id="").update(task_id=result.id or "")
-
-    transaction.on_commit(send)
+    # On SQLite, after any running import (one writer at a time, see import_guard).
+    with import_guard().turn():
+        flow_file.save()
+    transaction.on_commit(lambda: send_to_worker(flow_file.pk))
     return flow_file
+
+
+def send_to_worker(flow_file_id: int) -> None:
+    """Send a queued flow file's import to a worker (in-process with no broker)."""
+    result = import_queued_flow_file.delay(flow_file_id)
+    FlowFile.objects.filter(pk=flow_file_id).update(task_id=result.id or "")
+
+
+def recover_abandoned_imports_now() -> RecoveryReport:
+    """One recovery pass (see ``services.recovery``), sending re-runs to the workers."""
+    return recover_abandoned_imports(send_to_worker=send_to_worker)
+
+
+@worker_ready.connect
+def _recover_when_a_worker_starts(**_: Any) -> None:
+    """A worker (re)started, perhaps after a crash: pick up what the dead one left."""
+    try:
+        report = recover_abandoned_imports_now()
+        logger.info("Recovery at worker start: %s", report)
+    except Exception:
+        logger.exception("Recovery at worker start failed; the next timed pass will retry")
+    finally:
+        # The worker's pool processes must not share this process's connections.
+        close_old_connections()
+        connections.close_all()

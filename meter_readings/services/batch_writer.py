@@ -55,6 +55,8 @@ class WriteCounts:
     readings_imported: int = 0
     readings_duplicate: int = 0
     readings_superseding: int = 0
+    meters_created: int = 0
+    site_visits: int = 0
 
 
 class BatchWriter:
@@ -139,19 +141,22 @@ class BatchWriter:
             sql.empty_staging_tables(cursor)
             if self.copy_new_meters:
                 meter_ids = sql.store_meters(cursor, self._meter_points, self._meters, readings)
+                self.counts.meters_created += len(meter_ids.created)
                 held = self._store_new_readings(cursor, flow_file_id, readings, meter_ids.created)
                 if held and sql.matches_by_meter_id:
                     self._match_by_meter_id(cursor, held, meter_ids.held)
                 elif held:
                     self._match_by_key(cursor, held)
             else:
-                sql.upsert_meters(cursor, self._meter_points, self._meters)
+                _, inserted = sql.upsert_meters(cursor, self._meter_points, self._meters)
+                self.counts.meters_created += inserted
                 held = readings
                 if held:
                     self._match_by_key(cursor, held)
             if held:
                 self._store_matched(cursor, flow_file_id, held)
             if self._site_visits:
+                self.counts.site_visits += len(self._site_visits)
                 sql.stage(
                     cursor,
                     STAGED_SITE_VISITS,

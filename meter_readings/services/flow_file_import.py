@@ -8,23 +8,26 @@ into an exit status, an HTTP response or a message.
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
 from meter_readings.d0010 import (
     FileHeader,
     Finding,
+    FindingCode,
     ParseEvent,
     ParseSummary,
     parse_stream,
 )
 from meter_readings.models import (
     ACCEPTED_STATUSES,
+    CURRENT_READING_KEY,
     FlowFile,
     FlowFileStatus,
     ImportFinding,
@@ -32,9 +35,11 @@ from meter_readings.models import (
     MeterPoint,
     Reading,
 )
+from meter_readings.d0010.findings import error
 from meter_readings.services.batch_sql import MetersStoredConcurrently
 from meter_readings.services.batch_writer import DEFAULT_BATCH_SIZE, BatchWriter
 from meter_readings.services.collector_pause import automatic_collection_paused
+from meter_readings.services.import_guard import ImportGuard, import_guard
 from meter_readings.services.read_ahead import ReadAhead
 
 logger = logging.getLogger(__name__)
@@ -47,6 +52,8 @@ PROGRESS_EVERY_EVENTS = 5000
 # before autovacuum gets to it, a lookup by meter can be planned as a scan of the table.
 ANALYZE_AFTER_READINGS = 50_000
 HASH_CHUNK_BYTES = 1024 * 1024
+# Earlier files named in an IDENTIFIER_REUSED finding.
+NAMED_EARLIER_FILES = 5
 
 
 class UnableToImportFlowFile(Exception):
@@ -80,6 +87,10 @@ class FlowFileRef:
     filename: str
     received_at: datetime
 
+    @classmethod
+    def of(cls, flow_file: FlowFile) -> "FlowFileRef":
+        return cls(id=flow_file.pk, filename=flow_file.filename, received_at=flow_file.received_at)
+
 
 @dataclass
 class ImportReport:
@@ -90,6 +101,8 @@ class ImportReport:
     dry_run: bool
     flow_file_id: int | None = None
     duplicate_of: FlowFileRef | None = None
+    # Accepted files received earlier under the same sender and file identifier.
+    same_identifier_as: list[FlowFileRef] = field(default_factory=list)
     is_test: bool = False
     readings_in_file: int = 0
     readings_imported: int = 0
@@ -148,19 +161,29 @@ def import_flow_file(
     Lenient by default: a line that cannot be stored becomes an error finding and the
     rest of the file is imported. With ``strict`` a file with any error is recorded as
     REJECTED and none of its readings are stored. With ``dry_run`` everything is done
-    and reported, then rolled back: nothing is recorded. A resend (same sender and file
-    identifier, or the same bytes as an accepted file) is recorded as DUPLICATE and
-    names the original. ``on_progress`` is called now and then with an
-    ``ImportProgress`` (bytes read, readings stored so far).
-    ``flow_file`` is a record made earlier for this file (a queued background import):
-    it is filled in instead of creating a new one.
+    and reported, then rolled back: nothing is recorded.
+
+    A file is a DUPLICATE (nothing stored, the original named) only when it adds
+    nothing: the same bytes as an accepted file, or, under the sender and file
+    identifier of an accepted file, readings that are all held already. Any other file
+    under a used identifier is imported reading by reading (what it adds is stored; in
+    strict mode it is refused whole) with an IDENTIFIER_REUSED error naming the earlier
+    files. ``on_progress`` is called now and then with an ``ImportProgress``.
+
+    The file is recorded (STARTED) before the import's transaction begins, under a
+    lease that the process holds until it ends (see ``import_guard``), so an import
+    killed at any moment leaves a record that recovery finds. ``flow_file`` is a record
+    the caller made and claimed earlier, holding its lease (a queued background
+    import): it is filled in instead.
 
     Raises ``UnableToImportFlowFile`` if an unexpected failure stops the import; the
     failure is logged, recorded as a FAILED flow file (not in a dry run), and nothing
     else from the file is stored.
     """
-    # Nothing an import makes needs the cyclic collector (see collector_pause).
-    with automatic_collection_paused():
+    guard = import_guard()
+    # Nothing an import makes needs the cyclic collector (see collector_pause). On
+    # SQLite imports take turns, waiting as long as it takes (see import_guard).
+    with automatic_collection_paused(), guard.turn():
         size_bytes, sha256 = _fingerprint(stream)
         context = _FileContext(
             filename=filename,
@@ -172,26 +195,102 @@ def import_flow_file(
             now=now,
             existing=flow_file,
         )
+        leased = None
+        if flow_file is None and not dry_run:
+            context = replace(context, existing=_record_start(context, guard))
+            leased = context.existing
         try:
-            try:
-                report = _import_in_transaction(context, stream, on_progress, batch_size)
-            except MetersStoredConcurrently:
-                # Another import stored some of the same new meters first; nothing of this
-                # attempt was kept. Again, on the path that waits for such rows instead.
-                logger.info("Importing %s again: another import stored the same meters", filename)
-                report = _import_in_transaction(
-                    context, stream, on_progress, batch_size, copy_new_meters=False
-                )
-            if not dry_run and report.readings_imported >= ANALYZE_AFTER_READINGS:
-                _refresh_planner_statistics()
-            return report
-        except Exception as failure:
-            logger.exception("Import of %s failed", filename)
-            reason = _one_line(failure)
-            flow_file_id = None if dry_run else _record_failure(context, reason)
-            raise UnableToImportFlowFile(
-                filename=filename, reason=reason, flow_file_id=flow_file_id
-            ) from failure
+            return _import(context, stream, on_progress, batch_size)
+        finally:
+            if leased is not None:
+                _release_quietly(guard, leased)
+
+
+def _import(
+    context: "_FileContext",
+    stream: BinaryIO,
+    on_progress: Callable[[ImportProgress], None] | None,
+    batch_size: int,
+) -> ImportReport:
+    try:
+        try:
+            report = _import_in_transaction(context, stream, on_progress, batch_size)
+        except (MetersStoredConcurrently, IntegrityError, OperationalError) as conflict:
+            if not _written_concurrently(conflict):
+                raise
+            # Another import stored some of the same meters or readings first (or the two
+            # deadlocked); nothing of this attempt was kept. Again, on the path that waits
+            # for such rows and matches every reading with what is now held.
+            logger.info(
+                "Importing %s again: another import wrote the same rows (%s)",
+                context.filename,
+                type(conflict).__name__,
+            )
+            report = _import_in_transaction(
+                context, stream, on_progress, batch_size, copy_new_meters=False
+            )
+        except _StoreNothing as verdict:
+            # The file adds nothing, or strict mode refuses what it adds: its writes were
+            # rolled back; record it with its findings and store nothing.
+            report = _import_in_transaction(context, stream, None, batch_size, verdict=verdict)
+        if not context.dry_run and report.readings_imported >= ANALYZE_AFTER_READINGS:
+            _refresh_planner_statistics()
+        return report
+    except Exception as failure:
+        logger.exception("Import of %s failed", context.filename)
+        reason = _one_line(failure)
+        flow_file_id = None if context.dry_run else _record_failure(context, reason)
+        raise UnableToImportFlowFile(
+            filename=context.filename, reason=reason, flow_file_id=flow_file_id
+        ) from failure
+
+
+def _written_concurrently(conflict: Exception) -> bool:
+    """Did another transaction's rows make this one fail, so that a rerun will succeed?"""
+    if isinstance(conflict, MetersStoredConcurrently):
+        return True
+    cause = conflict.__cause__
+    if isinstance(conflict, OperationalError):
+        return isinstance(cause, psycopg_errors.DeadlockDetected)
+    constraint = getattr(getattr(cause, "diag", None), "constraint_name", "")
+    return constraint == CURRENT_READING_KEY
+
+
+def _record_start(context: "_FileContext", guard: ImportGuard) -> FlowFile:
+    """Record the file as STARTED, committed at once, under this process's lease."""
+    with transaction.atomic():
+        flow_file = FlowFile.objects.create(
+            filename=context.filename,
+            size_bytes=context.size_bytes,
+            sha256=context.sha256,
+            status=FlowFileStatus.STARTED,
+            received_at=context.received_at,
+            strict=context.strict,
+            attempts=1,
+        )
+        # In the same transaction: the record is never seen without its lease.
+        guard.take_lease(flow_file.pk)
+    return flow_file
+
+
+def _release_quietly(guard: ImportGuard, flow_file: FlowFile) -> None:
+    try:
+        guard.release_lease(flow_file.pk)
+    except Exception:
+        # The session is gone (and with it the lease): nothing is left to release.
+        logger.warning("Could not release the lease on flow file %s", flow_file.pk)
+
+
+class _StoreNothing(Exception):
+    """Roll the import's writes back; record the file as ``status`` with its findings."""
+
+    def __init__(
+        self, *, status: FlowFileStatus, original: FlowFile | None, counts: "ImportReport"
+    ) -> None:
+        super().__init__(status)
+        self.status = status
+        self.original = original
+        self.counts = counts
 
 
 def _import_in_transaction(
@@ -201,6 +300,7 @@ def _import_in_transaction(
     batch_size: int,
     *,
     copy_new_meters: bool = True,
+    verdict: _StoreNothing | None = None,
 ) -> ImportReport:
     """One attempt at the whole file, in one transaction (rolled back in a dry run)."""
     with transaction.atomic():
@@ -208,7 +308,7 @@ def _import_in_transaction(
         if original is not None:
             report = _ImportRun(context, stream).record_duplicate(None, original)
         else:
-            keep_readings = not (context.strict and _has_errors(stream))
+            keep_readings = verdict is None and not (context.strict and _has_errors(stream))
             stream.seek(0)
             report = _ImportRun(
                 context,
@@ -216,6 +316,7 @@ def _import_in_transaction(
                 keep_readings=keep_readings,
                 batch_size=batch_size,
                 copy_new_meters=copy_new_meters,
+                verdict=verdict,
             ).execute(on_progress)
         if context.dry_run:
             transaction.set_rollback(True)
@@ -246,12 +347,16 @@ class _ImportRun:
         keep_readings: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
         copy_new_meters: bool = True,
+        verdict: _StoreNothing | None = None,
     ) -> None:
         self.context = context
         self.stream = stream
         self.keep_readings = keep_readings
         self.batch_size = batch_size
         self.copy_new_meters = copy_new_meters
+        self.verdict = verdict
+        # Accepted files under the same sender and file identifier, oldest first.
+        self.earlier: list[FlowFile] = []
         self.flow_file: FlowFile | None = None
         self.writer: BatchWriter | None = None
         self.report = ImportReport(
@@ -281,15 +386,7 @@ class _ImportRun:
             elif isinstance(event, Finding):
                 self.add_finding(event)
             elif isinstance(event, FileHeader):
-                original = _accepted_flow_file(
-                    Q(
-                        from_role_code=event.from_role_code,
-                        from_participant_id=event.from_participant_id,
-                        file_identifier=event.file_identifier,
-                    )
-                )
-                if original is None:
-                    original = self._start(event)
+                original = self._start(event)
                 if original is not None:
                     return self.record_duplicate(event, original)
                 if self.writer is not None:
@@ -311,18 +408,33 @@ class _ImportRun:
         )
 
     def _start(self, header: FileHeader) -> FlowFile | None:
-        """Claim the sender + file identifier; returns the original if we lost a race."""
+        """Claim the file's bytes and find the earlier files under its identifier.
+
+        Returns the original if a copy of the same bytes was accepted meanwhile.
+        """
+        # Files under one identifier are imported one after the other, so that each is
+        # compared with everything the others stored (a truncated copy and its resend
+        # arriving together).
+        import_guard().serialise_identity(
+            f"{header.from_role_code}/{header.from_participant_id}/{header.file_identifier}"
+        )
+        earlier = FlowFile.objects.filter(
+            from_role_code=header.from_role_code,
+            from_participant_id=header.from_participant_id,
+            file_identifier=header.file_identifier,
+            status__in=ACCEPTED_STATUSES,
+        )
+        if self.context.existing is not None:
+            earlier = earlier.exclude(pk=self.context.existing.pk)
+        self.earlier = list(earlier.order_by("pk"))
         try:
             with transaction.atomic():
                 self.flow_file = self._create_flow_file(FlowFileStatus.RUNNING, header)
         except IntegrityError:
-            return _accepted_flow_file(
-                Q(
-                    from_role_code=header.from_role_code,
-                    from_participant_id=header.from_participant_id,
-                    file_identifier=header.file_identifier,
-                )
-            )
+            return _accepted_flow_file(Q(sha256=self.context.sha256))
+        self.report.same_identifier_as = [FlowFileRef.of(other) for other in self.earlier]
+        if self.earlier and not self._verdict_is(FlowFileStatus.DUPLICATE):
+            self.add_finding(self._identifier_reused(header))
         if self.keep_readings:
             self.writer = BatchWriter(
                 flow_file=self.flow_file,
@@ -332,6 +444,40 @@ class _ImportRun:
             )
         return None
 
+    def _verdict_is(self, status: FlowFileStatus) -> bool:
+        return self.verdict is not None and self.verdict.status == status
+
+    def _identifier_reused(self, header: FileHeader) -> Finding:
+        named = ", ".join(
+            f"#{other.pk} {other.filename!r} (received "
+            f"{timezone.localtime(other.received_at):%Y-%m-%d %H:%M}, "
+            f"{other.get_status_display().lower()})"
+            for other in self.earlier[:NAMED_EARLIER_FILES]
+        )
+        more = len(self.earlier) - NAMED_EARLIER_FILES
+        if more > 0:
+            named += f" and {more} more"
+        outcome = (
+            "in strict mode the file is refused"
+            if self.context.strict
+            else "its readings were compared with those held and what it adds was stored"
+        )
+        return error(
+            header.line_number,
+            FindingCode.IDENTIFIER_REUSED,
+            f"file identifier {header.file_identifier!r} from {header.from_role_code}/"
+            f"{header.from_participant_id} was used before, with other content, by flow "
+            f"file {named}; {outcome}",
+            "J1064 File Identifier",
+        )
+
+    def _adds_nothing(self, summary: ParseSummary) -> bool:
+        """Every reading already held, and no meter or site visit new either."""
+        if self.writer is None or summary.rejected:
+            return False
+        counts = self.writer.counts
+        return not (counts.readings_imported or counts.meters_created or counts.site_visits)
+
     def record_duplicate(self, header: FileHeader | None, original: FlowFile) -> ImportReport:
         """Record this file as a resend of ``original``; nothing else is stored."""
         self.flow_file = self._create_flow_file(
@@ -340,9 +486,7 @@ class _ImportRun:
         self._save_findings()
         self.report.status = FlowFileStatus.DUPLICATE
         self.report.flow_file_id = self.flow_file.pk
-        self.report.duplicate_of = FlowFileRef(
-            id=original.pk, filename=original.filename, received_at=original.received_at
-        )
+        self.report.duplicate_of = FlowFileRef.of(original)
         return self.report
 
     def add_finding(self, finding: Finding) -> None:
@@ -371,7 +515,24 @@ class _ImportRun:
 
     def _finish(self, summary: ParseSummary) -> ImportReport:
         report = self.report
-        if summary.rejected or not self.keep_readings:
+        report.readings_in_file = summary.reading_lines
+        if self.writer is not None:
+            report.readings_imported = self.writer.counts.readings_imported
+            report.readings_duplicate = self.writer.counts.readings_duplicate
+            report.readings_superseding = self.writer.counts.readings_superseding
+        if self.earlier and self.verdict is None and self.writer is not None:
+            if self._adds_nothing(summary):
+                raise _StoreNothing(
+                    status=FlowFileStatus.DUPLICATE, original=self.earlier[0], counts=report
+                )
+            if self.context.strict:
+                raise _StoreNothing(status=FlowFileStatus.REJECTED, original=None, counts=report)
+        if self.verdict is not None:
+            report.status = self.verdict.status
+            report.readings_duplicate = self.verdict.counts.readings_duplicate
+            if self.verdict.original is not None:
+                report.duplicate_of = FlowFileRef.of(self.verdict.original)
+        elif summary.rejected or not self.keep_readings:
             report.status = FlowFileStatus.REJECTED
         elif report.error_count:
             report.status = FlowFileStatus.IMPORTED_WITH_ERRORS
@@ -379,13 +540,10 @@ class _ImportRun:
             report.status = FlowFileStatus.IMPORTED
         if self.flow_file is None:
             self.flow_file = self._create_flow_file(report.status, None)
-        report.readings_in_file = summary.reading_lines
-        if self.writer is not None:
-            report.readings_imported = self.writer.counts.readings_imported
-            report.readings_duplicate = self.writer.counts.readings_duplicate
-            report.readings_superseding = self.writer.counts.readings_superseding
         self._save_findings()
         flow_file = self.flow_file
+        if self.verdict is not None and self.verdict.original is not None:
+            flow_file.duplicate_of = self.verdict.original
         flow_file.status = report.status
         flow_file.finished_at = self.context.now()
         flow_file.line_count = summary.line_count

@@ -202,7 +202,7 @@ class TestDeploymentScripts:
         for script in self.SCRIPTS:
             assert "sudo " not in script.read_text(), script.name
 
-    def test_the_units_run_the_web_the_worker_and_the_inbox(self):
+    def test_the_units_run_the_web_the_worker_the_inbox_and_recovery(self):
         units = {
             path.name: path.read_text()
             for path in (ROOT / "deployment_scripts" / "systemd").iterdir()
@@ -211,4 +211,9 @@ class TestDeploymentScripts:
         assert "gunicorn config.wsgi:application" in units["d0010-web.service"]
         assert "celery -A config worker" in units["d0010-worker.service"]
         assert "import_d0010 --watch" in units["d0010-inbox.service"]
-        assert all("EnvironmentFile=@ENV_FILE@" in text for text in units.values())
+        assert "manage.py recover_imports" in units["d0010-recover.service"]
+        assert "OnUnitActiveSec=1min" in units["d0010-recover.timer"]
+        services = [text for name, text in units.items() if name.endswith(".service")]
+        assert all("EnvironmentFile=@ENV_FILE@" in text for text in services)
+        installer = (ROOT / "deployment_scripts" / "install_systemd_units.sh").read_text()
+        assert "d0010-recover.timer" in installer

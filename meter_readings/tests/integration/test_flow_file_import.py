@@ -322,7 +322,7 @@ class TestResends:
 
         assert report.status == FlowFileStatus.IMPORTED
 
-    def test_the_database_refuses_a_second_accepted_copy(self):
+    def test_the_database_refuses_a_second_accepted_copy_of_the_same_bytes(self):
         run_import(d0010_bytes(simple_groups()))
         original = FlowFile.objects.get()
 
@@ -330,13 +330,159 @@ class TestResends:
             FlowFile.objects.create(
                 filename="again.uff",
                 size_bytes=1,
-                sha256="f" * 64,
+                sha256=original.sha256,
                 status=FlowFileStatus.IMPORTED,
                 received_at=RECEIVED_AT,
-                file_identifier=original.file_identifier,
-                from_role_code="D",
-                from_participant_id="UDMS",
             )
+
+    def test_the_database_allows_other_bytes_under_a_used_identifier(self):
+        run_import(d0010_bytes(simple_groups()))
+        original = FlowFile.objects.get()
+
+        FlowFile.objects.create(
+            filename="again.uff",
+            size_bytes=1,
+            sha256="f" * 64,
+            status=FlowFileStatus.IMPORTED,
+            received_at=RECEIVED_AT,
+            file_identifier=original.file_identifier,
+            from_role_code="D",
+            from_participant_id="UDMS",
+        )
+
+        assert FlowFile.objects.count() == 2
+
+
+def readings_of(count: int) -> list[str]:
+    """``count`` readings, one MPAN and meter each."""
+    groups = []
+    for index in range(count):
+        groups += [f"026|{valid_mpan(f'{130000000000 + index}')}|V|", f"028|T{index}|C|"]
+        groups.append(reading_line("01", value=f"{index}.0"))
+    return groups
+
+
+def cut(data: bytes, size: int) -> bytes:
+    """The first ``size`` bytes: a file cut off in transfer, mid-line."""
+    return data[:size]
+
+
+class TestACompleteResendAfterATruncatedCopy:
+    FILE_ID = "7700000001"
+
+    def full(self) -> bytes:
+        return d0010_bytes(readings_of(30), file_id=self.FILE_ID)
+
+    def test_the_resend_stores_what_the_truncated_copy_lacked(self):
+        truncated = run_import(cut(self.full(), 700), filename="trunc.uff")
+
+        complete = run_import(self.full(), filename="full.uff")
+
+        assert truncated.status == FlowFileStatus.IMPORTED_WITH_ERRORS
+        assert 0 < truncated.readings_imported < 30
+        assert complete.status == FlowFileStatus.IMPORTED_WITH_ERRORS
+        assert complete.readings_imported == 30 - truncated.readings_imported
+        assert complete.readings_duplicate == truncated.readings_imported
+        assert Reading.objects.count() == 30
+        assert [f.code for f in complete.errors] == [FindingCode.IDENTIFIER_REUSED]
+        reuse = complete.errors[0]
+        assert f"#{truncated.flow_file_id} 'trunc.uff'" in reuse.message
+        assert (reuse.line_number, reuse.field) == (1, "J1064 File Identifier")
+        assert [ref.id for ref in complete.same_identifier_as] == [truncated.flow_file_id]
+
+    def test_a_header_only_copy_is_rejected_and_owns_nothing(self):
+        header = self.full().split(b"\n")[0] + b"\n"
+        header_only = run_import(header, filename="header.uff")
+
+        complete = run_import(self.full(), filename="full.uff")
+
+        assert header_only.status == FlowFileStatus.REJECTED
+        assert complete.status == FlowFileStatus.IMPORTED and complete.errors == []
+        assert Reading.objects.count() == 30
+
+    def test_a_truncated_copy_after_the_complete_file_is_a_duplicate(self):
+        complete = run_import(self.full(), filename="full.uff")
+
+        truncated = run_import(cut(self.full(), 700), filename="trunc.uff")
+
+        assert truncated.status == FlowFileStatus.DUPLICATE
+        assert truncated.duplicate_of.id == complete.flow_file_id
+        assert truncated.readings_duplicate > 0 and truncated.readings_imported == 0
+        stored = FlowFile.objects.get(pk=truncated.flow_file_id)
+        assert stored.duplicate_of_id == complete.flow_file_id
+        # Its own problems are still on record.
+        assert FindingCode.MISSING_TRAILER in {f.code for f in truncated.errors}
+        assert stored.findings.filter(code="MISSING_TRAILER").exists()
+        assert Reading.objects.count() == 30
+        assert Reading.objects.filter(flow_file_id=truncated.flow_file_id).count() == 0
+
+    def test_in_strict_mode_the_resend_is_refused_whole_with_its_reasons(self):
+        truncated = run_import(cut(self.full(), 700), filename="trunc.uff")
+
+        complete = run_import(self.full(), filename="full.uff", strict=True)
+
+        assert complete.status == FlowFileStatus.REJECTED
+        assert complete.readings_imported == 0
+        assert [f.code for f in complete.errors] == [FindingCode.IDENTIFIER_REUSED]
+        assert "strict mode the file is refused" in complete.errors[0].message
+        assert Reading.objects.count() == truncated.readings_imported
+        record = FlowFile.objects.get(pk=complete.flow_file_id)
+        assert record.status == FlowFileStatus.REJECTED
+        assert list(record.findings.values_list("code", flat=True)) == ["IDENTIFIER_REUSED"]
+
+    def test_in_strict_mode_a_copy_adding_nothing_is_a_duplicate(self):
+        run_import(self.full(), filename="full.uff")
+
+        again = run_import(self.full().replace(b"\n", b"\r\n"), filename="crlf.uff", strict=True)
+
+        assert again.status == FlowFileStatus.DUPLICATE
+        assert again.errors == []
+
+    def test_a_dry_run_reports_the_same_verdicts_and_stores_nothing(self):
+        run_import(cut(self.full(), 700), filename="trunc.uff")
+        held = Reading.objects.count()
+
+        report = run_import(self.full(), filename="full.uff", dry_run=True)
+
+        assert report.status == FlowFileStatus.IMPORTED_WITH_ERRORS
+        assert report.readings_imported == 30 - held
+        assert Reading.objects.count() == held and FlowFile.objects.count() == 1
+
+
+class TestAnotherFileUnderAUsedIdentifier:
+    def test_its_own_readings_are_stored_and_its_errors_reported(self):
+        first = run_import(d0010_bytes(simple_groups(MPAN_A), file_id="0000000001"))
+        other_groups = simple_groups(MPAN_B) + [reading_line("02", value="x")]
+
+        other = run_import(d0010_bytes(other_groups, file_id="0000000001"), filename="other.uff")
+
+        assert other.status == FlowFileStatus.IMPORTED_WITH_ERRORS
+        assert other.readings_imported == 1
+        assert FindingCode.IDENTIFIER_REUSED in {f.code for f in other.errors}
+        assert FindingCode.INVALID_VALUE in {f.code for f in other.errors}
+        assert [ref.id for ref in other.same_identifier_as] == [first.flow_file_id]
+        assert Reading.objects.count() == 2
+
+    def test_a_changed_value_supersedes_as_in_any_later_file(self):
+        run_import(d0010_bytes(simple_groups(value="100.0")))
+
+        changed = run_import(d0010_bytes(simple_groups(value="110.0")), filename="b.uff")
+
+        assert (changed.readings_imported, changed.readings_superseding) == (1, 1)
+        assert changed.status == FlowFileStatus.IMPORTED_WITH_ERRORS
+
+    def test_every_earlier_file_is_named(self):
+        for index in range(3):
+            run_import(
+                d0010_bytes(simple_groups(valid_mpan(f"14000000000{index}"))),
+                filename=f"f{index}.uff",
+            )
+
+        report = run_import(d0010_bytes(simple_groups(MPAN_C)), filename="last.uff")
+
+        message = report.errors[0].message
+        assert all(f"'f{index}.uff'" in message for index in range(3))
+        assert len(report.same_identifier_as) == 3
 
 
 class TestSupersededReadings:
@@ -613,7 +759,7 @@ class TestImportsCreatingTheSameMeters:
 
         assert report.status == FlowFileStatus.IMPORTED
         assert report.readings_imported == 2
-        assert "again: another import stored the same meters" in caplog.text
+        assert "again: another import wrote the same rows" in caplog.text
         assert MeterPoint.objects.count() == 2 and Meter.objects.count() == 2
         assert Reading.objects.count() == 2 and FlowFile.objects.count() == 1
         reading = Reading.objects.get(meter__meter_point__mpan_core=MPAN_A)
