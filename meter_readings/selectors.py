@@ -23,6 +23,30 @@ def flow_files() -> QuerySet[FlowFile]:
     return FlowFile.objects.select_related("duplicate_of")
 
 
+# Files named beside one flow file as sharing its identifier; more are rare (a sender
+# that reuses identifiers), and the admin's file list filters by identifier.
+SAME_IDENTIFIER_SHOWN = 50
+
+
+def files_sharing_identifier(*, flow_file: FlowFile) -> list[FlowFile]:
+    """Other files under the same sender and file identifier, oldest first.
+
+    A truncated copy and its complete resend, or a sender reusing an identifier.
+    """
+    if not flow_file.file_identifier:
+        return []
+    others = FlowFile.objects.filter(
+        from_participant_id=flow_file.from_participant_id,
+        file_identifier=flow_file.file_identifier,
+        from_role_code=flow_file.from_role_code,
+    ).exclude(pk=flow_file.pk)
+    return list(
+        others.only("id", "filename", "status", "received_at").order_by("pk")[
+            :SAME_IDENTIFIER_SHOWN
+        ]
+    )
+
+
 def findings_of(flow_file: FlowFile) -> QuerySet[ImportFinding]:
     """A file's findings in file order (file-level findings last)."""
     return flow_file.findings.order_by("line_number", "pk")

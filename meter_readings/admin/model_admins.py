@@ -15,7 +15,8 @@ from django.utils.functional import cached_property
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from meter_readings import selectors
 from meter_readings.admin import pages
@@ -211,6 +212,7 @@ class FlowFileAdmin(ReadOnlyAdmin):
                     "status",
                     "background_progress",
                     "duplicate_of_link",
+                    "same_identifier_links",
                     "readings_link",
                 )
             },
@@ -304,6 +306,17 @@ class FlowFileAdmin(ReadOnlyAdmin):
     @admin.display(description="duplicate of")
     def duplicate_of_link(self, obj: FlowFile) -> str:
         return admin_link(obj.duplicate_of) if obj.duplicate_of_id else "-"
+
+    @admin.display(description="same sender and identifier")
+    def same_identifier_links(self, obj: FlowFile) -> str:
+        others = selectors.files_sharing_identifier(flow_file=obj)
+        if not others:
+            return "-"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} ({})",
+            ((admin_link(other), other.get_status_display().lower()) for other in others),
+        )
 
     @admin.display(description="readings")
     def readings_link(self, obj: FlowFile) -> str:

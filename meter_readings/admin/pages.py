@@ -139,7 +139,13 @@ def meter_point_history_page(
 
 
 def mpan_lookup(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    """Go from an MPAN typed anywhere to its history page."""
+    """Go from an MPAN typed anywhere to its history page.
+
+    Needs the same permission as the page it leads to: otherwise its answer alone would
+    tell a user who may not see meter points whether an MPAN is held.
+    """
+    if not request.user.has_perm("meter_readings.view_reading"):
+        raise PermissionDenied
     mpan = request.GET.get("mpan", "").strip()
     meter_point = (
         MeterPoint.objects.filter(mpan_core=mpan).first() if is_well_formed_core(mpan) else None

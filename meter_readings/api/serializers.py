@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from meter_readings.selectors import background_progress
+from meter_readings.selectors import background_progress, files_sharing_identifier
 from meter_readings.models import (
     READING_ITEMS,
     FlowFile,
@@ -83,6 +83,34 @@ class FlowFileSerializer(serializers.ModelSerializer):
         return background_progress(obj)
 
 
+class SameIdentifierFileSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FlowFile
+        fields = ("id", "filename", "status", "received_at")
+
+    def get_status(self, obj: FlowFile) -> str:
+        return obj.status.lower()
+
+
+class FlowFileDetailSerializer(FlowFileSerializer):
+    """One flow file, with the other files under its sender and file identifier."""
+
+    same_identifier_files = serializers.SerializerMethodField(
+        help_text="Other files under the same sender and file identifier (a truncated copy "
+        "and its complete resend, for example), oldest first; at most 50."
+    )
+
+    class Meta(FlowFileSerializer.Meta):
+        fields = (*FlowFileSerializer.Meta.fields, "same_identifier_files")
+
+    @extend_schema_field(SameIdentifierFileSerializer(many=True))
+    def get_same_identifier_files(self, obj: FlowFile) -> list[dict]:
+        others = files_sharing_identifier(flow_file=obj)
+        return SameIdentifierFileSerializer(others, many=True).data
+
+
 class FindingSerializer(serializers.ModelSerializer):
     line = serializers.IntegerField(source="line_number", allow_null=True)
     severity = serializers.SerializerMethodField()
@@ -135,7 +163,14 @@ class ReadingSerializer(serializers.ModelSerializer):
 
 
 class FlowFileUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="A D0010 flow file.")
+    # An empty file is the import service's to judge: it is recorded as rejected, like
+    # every other file offered, rather than refused here unrecorded.
+    file = serializers.FileField(help_text="A D0010 flow file.", allow_empty_file=True)
+
+
+class ImportedFileRefSerializer(serializers.Serializer):
+    flow_file_id = serializers.IntegerField()
+    filename = serializers.CharField()
 
 
 class ImportFindingSummarySerializer(serializers.Serializer):
@@ -161,7 +196,10 @@ class ImportSummarySerializer(serializers.Serializer):
     readings_superseding = serializers.IntegerField()
     error_count = serializers.IntegerField()
     warning_count = serializers.IntegerField()
-    duplicate_of = FlowFileRefSerializer(allow_null=True)
+    duplicate_of = ImportedFileRefSerializer(allow_null=True)
+    same_identifier_as = ImportedFileRefSerializer(
+        many=True, help_text="Accepted files received earlier under the same sender and identifier."
+    )
     errors = ImportFindingSummarySerializer(many=True)
     warnings = ImportFindingSummarySerializer(many=True)
     findings_not_shown = serializers.IntegerField()

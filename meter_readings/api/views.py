@@ -37,6 +37,7 @@ from meter_readings.api.pagination import ReadingCursorPagination, StandardPagin
 from meter_readings.api.serializers import (
     ErrorSerializer,
     FindingSerializer,
+    FlowFileDetailSerializer,
     FlowFileSerializer,
     FlowFileUploadSerializer,
     ImportSummarySerializer,
@@ -99,7 +100,9 @@ class CsvRenderer(BaseRenderer):
         responses={200: FlowFileSerializer(many=True), **LIST_ERRORS},
     ),
     retrieve=extend_schema(
-        summary="One flow file", responses={200: FlowFileSerializer, **DETAIL_ERRORS}
+        summary="One flow file",
+        description="With the other files under its sender and file identifier.",
+        responses={200: FlowFileDetailSerializer, **DETAIL_ERRORS},
     ),
 )
 class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -113,6 +116,11 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
 
     def get_queryset(self):
         return selectors.flow_files()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return FlowFileDetailSerializer
+        return super().get_serializer_class()
 
     def get_throttles(self):
         if self.action == "create":

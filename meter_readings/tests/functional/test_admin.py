@@ -144,6 +144,29 @@ class TestFlowFilePage:
         readings_url = reverse("admin:meter_readings_reading_changelist")
         assert f"{readings_url}?flow_file__id__exact={imported.pk}" in response.text
 
+    def test_files_under_one_identifier_link_to_each_other(self, staff_client, imported):
+        data = d0010_bytes(
+            GROUPS + [reading_line("S", when="20260322000000")], file_id="0000475656"
+        )
+        report = import_flow_file(
+            stream=io.BytesIO(data),
+            filename="resend.uff",
+            received_at=datetime(2026, 3, 3, tzinfo=UTC),
+        )
+        pages = {
+            flow_file_id: staff_client.get(
+                reverse("admin:meter_readings_flowfile_change", args=[flow_file_id])
+            ).text
+            for flow_file_id in (imported.pk, report.flow_file_id)
+        }
+
+        original_url = reverse("admin:meter_readings_flowfile_change", args=[imported.pk])
+        resend_url = reverse("admin:meter_readings_flowfile_change", args=[report.flow_file_id])
+        assert f'href="{resend_url}"' in pages[imported.pk]
+        assert f'href="{original_url}"' in pages[report.flow_file_id]
+        assert "same sender and identifier" in pages[imported.pk].lower()
+        assert "IDENTIFIER_REUSED" in pages[report.flow_file_id]
+
     def test_the_list_shows_files_by_status(self, staff_client, imported):
         response = staff_client.get(
             reverse("admin:meter_readings_flowfile_changelist"), {"status__exact": "IMPORTED"}

@@ -166,6 +166,15 @@ class TestMeterPointHistory:
 
         assert response.status_code == 403
 
+    def test_the_lookup_tells_nothing_to_a_user_who_may_not_see_readings(self, client, corrected):
+        client.force_login(staff("view_flowfile"))
+
+        held = client.get("/admin/meter_readings/meterpoint/lookup/", {"mpan": MPAN_A})
+        not_held = client.get("/admin/meter_readings/meterpoint/lookup/", {"mpan": "1"})
+
+        assert (held.status_code, not_held.status_code) == (403, 403)
+        assert held.content == not_held.content
+
 
 class TestDashboard:
     def test_it_shows_totals_latest_files_findings_and_the_series(self, admin_client, corrected):

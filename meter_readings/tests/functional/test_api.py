@@ -338,6 +338,36 @@ class TestUpload:
             "filename": "a.uff",
         }
 
+    def test_a_complete_resend_after_a_truncated_copy_is_stored_and_linked(self, uploader):
+        complete = d0010_bytes(simple_groups() + simple_groups(MPAN_B), file_id="7700000001")
+        cut_in_second_mpan = complete.index(f"026|{MPAN_B}".encode()) + 8
+        truncated = upload(uploader, complete[:cut_in_second_mpan], "trunc.uff").json()
+
+        response = upload(uploader, complete, "full.uff")
+
+        assert response.status_code == 201
+        body = response.json()
+        assert (body["status"], body["readings_imported"]) == ("imported_with_errors", 1)
+        assert [error["code"] for error in body["errors"]] == ["IDENTIFIER_REUSED"]
+        assert body["same_identifier_as"] == [
+            {"flow_file_id": truncated["flow_file_id"], "filename": "trunc.uff"}
+        ]
+        full_page = uploader.get(f"/api/flow-files/{body['flow_file_id']}/").json()
+        trunc_page = uploader.get(f"/api/flow-files/{truncated['flow_file_id']}/").json()
+        assert [(f["id"], f["status"]) for f in full_page["same_identifier_files"]] == [
+            (truncated["flow_file_id"], "imported_with_errors")
+        ]
+        assert [f["id"] for f in trunc_page["same_identifier_files"]] == [body["flow_file_id"]]
+        assert Reading.objects.count() == 2
+
+    def test_an_empty_file_is_recorded_as_rejected(self, uploader):
+        response = upload(uploader, b"", "empty.uff")
+
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["code"] == "EMPTY_FILE"
+        record = FlowFile.objects.get()
+        assert (record.filename, record.status) == ("empty.uff", FlowFileStatus.REJECTED)
+
     def test_a_rejected_file_is_a_400_with_its_findings(self, uploader):
         response = upload(uploader, b"\x00\x01binary")
 
