@@ -5,9 +5,11 @@ value; ``make demo`` and ``make test`` write a ``.env`` with a fresh random secr
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from dotenv import load_dotenv
 
 from config.database_url import database_from_url
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "meter_readings",
 ]
 
@@ -68,6 +71,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Last: answers a locked-out login with 429 (see AXES_ below).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -82,6 +88,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -110,6 +117,20 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Failed logins, on the admin's form and the API's token endpoint alike, are counted by
+# django-axes: after AXES_FAILURE_LIMIT failures for one username from one address, that
+# username is locked out from that address for AXES_COOLOFF_TIME (a locked-out attempt
+# restarts the wait). Per username and address together, so that nobody can lock a
+# colleague out from elsewhere. `manage.py axes_reset_username NAME` lifts a lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("D0010_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("D0010_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -160,6 +181,20 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS
 SECURE_HSTS_PRELOAD = env_flag("DJANGO_SECURE_HSTS_PRELOAD")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (Django's own): every script, style, font and image comes from
+# this site (the admin, the charts, Swagger UI and ReDoc are all served locally).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "worker-src": [CSP.SELF, "blob:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 # Behind a TLS-terminating proxy (nginx, a load balancer) that sets X-Forwarded-Proto.
 if env_flag("DJANGO_BEHIND_TLS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -210,6 +245,8 @@ REST_FRAMEWORK = {
         "anon": os.environ.get("D0010_API_ANON_RATE", "60/minute"),
         "user": os.environ.get("D0010_API_USER_RATE", "1200/minute"),
         "uploads": os.environ.get("D0010_API_UPLOAD_RATE", "120/hour"),
+        # Token requests per client address, right or wrong (lockout counts the wrong).
+        "login": os.environ.get("D0010_API_LOGIN_RATE", "10/minute"),
     },
     # Clients choose a representation with the Accept header; no ?format= override.
     "URL_FORMAT_OVERRIDE": None,
@@ -253,5 +290,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "WARNING"}},
+    # axes: its start-up banner is noise on every command; lockouts are warnings.
+    "loggers": {"django.request": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

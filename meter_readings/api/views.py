@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
@@ -347,7 +348,11 @@ EXPORT_RENDERERS = (JSONRenderer, CsvRenderer)
 
 @extend_schema(
     summary="Get an API token",
-    description="Exchange a username and password for the user's token.",
+    description=(
+        "Exchange a username and password for the user's token. Requests are rate-limited "
+        "per client address, and a username is locked out from an address after repeated "
+        "wrong passwords (429 in both cases)."
+    ),
     responses={
         200: inline_serializer("Token", {"token": serializers.CharField()}),
         400: OpenApiResponse(
@@ -355,7 +360,24 @@ EXPORT_RENDERERS = (JSONRenderer, CsvRenderer)
             description="Missing or wrong credentials: each field with a list of reasons.",
         ),
         415: UNSUPPORTED_MEDIA,
+        429: OpenApiResponse(
+            ErrorSerializer, description="Too many requests, or too many failed logins."
+        ),
     },
 )
 class TokenView(ObtainAuthToken):
-    """DRF's token exchange, documented."""
+    """DRF's token exchange, documented, rate-limited and locked out by django-axes."""
+
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "login"
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Axes refuses a locked-out username inside authenticate(), which DRF reports as
+        # wrong credentials: say what really happened.
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        if username and AxesProxyHandler.is_locked(request, {"username": username}):
+            return Response(
+                {"detail": "Too many failed logins for this username: try again later."},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+            )
+        return super().post(request, *args, **kwargs)

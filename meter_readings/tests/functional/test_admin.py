@@ -244,3 +244,25 @@ class TestLoggingIn:
         assert login.status_code == 302 and login["Location"] == "/admin/"
         assert response.status_code == 200
         assert "DTC5259515123502080915D0010.uff" in response.text
+
+    def test_the_login_form_locks_a_username_out_after_repeated_failures(self, client, settings):
+        from axes.utils import reset
+
+        reset()
+        User.objects.create_user("ops", password="a-long-test-password", is_staff=True)
+        failures = [
+            client.post(reverse("admin:login"), {"username": "ops", "password": "wrong"})
+            for _ in range(settings.AXES_FAILURE_LIMIT)
+        ]
+
+        right = client.post(
+            reverse("admin:login"), {"username": "ops", "password": "a-long-test-password"}
+        )
+
+        assert [failure.status_code for failure in failures[:-1]] == [200] * (
+            settings.AXES_FAILURE_LIMIT - 1
+        )
+        assert right.status_code == 429
+        assert b"too many login attempts" in right.content.lower()
+        assert "_auth_user_id" not in client.session
+        reset()

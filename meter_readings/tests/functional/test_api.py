@@ -69,6 +69,19 @@ def uploader() -> APIClient:
     return client
 
 
+@pytest.fixture
+def fresh_limits():
+    """Rate counts (the cache) and login failures (axes) start from nothing."""
+    from axes.utils import reset
+    from django.core.cache import cache
+
+    cache.clear()
+    reset()
+    yield
+    cache.clear()
+    reset()
+
+
 def upload(client: APIClient, data: bytes, name: str = "flow.uff", query: str = ""):
     return client.post(
         f"/api/flow-files/{query}",
@@ -92,6 +105,36 @@ class TestAuthentication:
 
         assert response.status_code == 200
         assert response.json()["token"] == Token.objects.get(user=user).key
+
+    def test_token_requests_are_rate_limited(self, fresh_limits):
+        user = user_with(*VIEW_ALL)
+        client = APIClient()
+
+        statuses = [
+            client.post(
+                "/api/auth/token/", {"username": user.username, "password": f"wrong-{n}"}
+            ).status_code
+            for n in range(12)
+        ]
+
+        assert statuses[:4] == [400] * 4 and statuses[-1] == 429
+        assert 429 in statuses[:11]
+
+    def test_a_username_is_locked_out_after_repeated_wrong_passwords(self, fresh_limits, settings):
+        # Five failures and one more try stay within the rate limit (10 a minute).
+        user = user_with(*VIEW_ALL)
+        client = APIClient()
+        for attempt in range(settings.AXES_FAILURE_LIMIT):
+            wrong = client.post("/api/auth/token/", {"username": user.username, "password": "no"})
+            assert wrong.status_code == 400, attempt
+
+        right = client.post(
+            "/api/auth/token/", {"username": user.username, "password": "x-long-password-1"}
+        )
+
+        assert right.status_code == 429
+        assert "Too many failed logins" in right.json()["detail"]
+        assert not Token.objects.exists()
 
     def test_reading_needs_the_view_permission(self, imported):
         client = APIClient()

@@ -98,6 +98,25 @@ class TestDeployCheck:
 
 
 @pytest.mark.django_db
+class TestSecurityHeaders:
+    def test_every_page_carries_a_content_security_policy_of_this_site_only(self, client):
+        response = client.get("/admin/login/")
+
+        policy = response["Content-Security-Policy"]
+        assert "default-src 'self'" in policy
+        assert "script-src 'self' 'nonce-" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "http" not in policy  # no outside site is trusted
+
+    @pytest.mark.django_db
+    def test_the_api_documentation_loads_nothing_from_outside(self, admin_client):
+        redoc = admin_client.get("/api/redoc/")
+
+        assert redoc.status_code == 200
+        assert b"fonts.googleapis" not in redoc.content and b"https://" not in redoc.content
+
+
+@pytest.mark.django_db
 class TestHealth:
     def test_it_answers_ok_when_the_database_answers(self, client):
         response = client.get("/health/")
