@@ -146,6 +146,10 @@ class TestImportD0010:
             (b"\x00\x01\x02binary\n", "BINARY_CONTENT line holds NUL bytes"),
             (b"\x89PNG\r\n\x1a\n\x00\x00", "NOT_A_D0010_FILE the first line must be a ZHV"),
             (b"\xff\xfe\xfd not a flow\n", "NOT_A_D0010_FILE the first line must be a ZHV"),
+            (d0010_bytes([]), "EMPTY_FLOW the file holds no 026 MPAN group"),
+            (d0010_bytes([], trailer=False), "EMPTY_FLOW the file holds no 026 MPAN group"),
+            (b"ZHV|0000000001|D0010002|D|\n", "ZHV has 3 of its 11 data items"),
+            (b"ZHV|0000000001|D0010|D|UDMS|X|MRCY|\n", "(the ZHV has 6 of its 11 data items)"),
         ],
     )
     def test_unusable_files_get_a_one_line_reason(self, flow, content, reason):
@@ -156,6 +160,53 @@ class TestImportD0010:
         assert status == 1
         assert f"{path}: rejected:" in output.splitlines()[0]
         assert reason in output
+
+    def test_a_trailer_count_of_twenty_digits_is_a_finding_not_a_failure(self, flow):
+        data = d0010_bytes(simple_groups()).replace(b"|3||1|", b"|" + b"9" * 20 + b"||1|")
+
+        output, status = run_command(flow("long.uff", data))
+
+        assert status == 1
+        assert "imported with errors: 1 of 1 readings stored" in output
+        assert "MALFORMED_TRAILER ZPT Total Group Count" in output
+        assert FlowFile.objects.get().trailer_group_count is None
+
+    def test_an_mpan_without_a_meter_is_an_error(self, flow):
+        data = d0010_bytes(simple_groups() + [f"026|{MPAN_B}|V|"])
+
+        output, status = run_command(flow("no-meter.uff", data))
+
+        assert status == 1
+        assert f"MPAN_WITHOUT_METER 026 MPAN {MPAN_B} has no 028 meter line" in output
+
+    def test_the_complete_resend_of_a_cut_file_stores_what_was_missing(self, flow, tmp_path):
+        full = tmp_path / "full.uff"
+        subprocess.run(
+            [sys.executable, "bench/generate.py", "1000", str(full), "--file-id", "7700000001"],
+            cwd=settings.BASE_DIR,
+            check=True,
+        )
+        cut = flow("trunc.uff", full.read_bytes()[:20000])
+
+        first, first_status = run_command(cut)
+        second, second_status = run_command(str(full))
+
+        assert (first_status, second_status) == (1, 1)
+        assert Reading.objects.count() == 1000
+        assert "IDENTIFIER_REUSED file identifier '7700000001' from D/UDMS" in second
+        assert "'trunc.uff'" in second
+
+    def test_files_sharing_an_identifier_in_one_batch_are_each_imported(self, flow):
+        first = flow("1-official.uff", d0010_bytes(simple_groups(), file_id="0000475656"))
+        other = flow("2-other.uff", d0010_bytes(simple_groups(MPAN_B), file_id="0000475656"))
+        again = flow("3-again.uff", d0010_bytes(simple_groups(), file_id="0000475656") + b"\n")
+
+        output, status = run_command(first, other, again)
+
+        assert status == 1
+        assert "2-other.uff: imported with errors: 1 of 1 readings stored" in output
+        assert "3-again.uff: duplicate: resend of flow file" in output
+        assert Reading.objects.count() == 2
 
     def test_a_truncated_file_is_imported_and_reported(self, flow):
         data = d0010_bytes(simple_groups() + simple_groups(MPAN_B))

@@ -24,6 +24,7 @@ from meter_readings.tests.processes import (
     database,
     generated_file,
     manage,
+    start_import,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,19 +44,12 @@ def kill_when_writing(process: subprocess.Popen, database: Database) -> None:
     time.sleep(1.0)  # into the file's batches
     assert process.poll() is None, "the import finished before it could be killed"
     os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    process.communicate(timeout=30)
 
 
 class TestAKilledCommandLineImport:
     def test_it_is_recorded_and_ends_interrupted_then_imports_again(self, database, large_file):
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "import_d0010", str(large_file), "--no-progress"],
-            cwd=settings.BASE_DIR,
-            env=database.environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        process = start_import(database, str(large_file))
 
         kill_when_writing(process, database)
         [(_, name, status, attempts, _)] = database.flow_files()
@@ -74,19 +68,13 @@ class TestAKilledCommandLineImport:
         assert database.readings() == READINGS
 
     def test_a_recovery_pass_leaves_a_running_import_alone(self, database, large_file):
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "import_d0010", str(large_file), "--no-progress"],
-            cwd=settings.BASE_DIR,
-            env=database.environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = start_import(database, str(large_file))
         database.wait_for(lambda rows: any(row[2] == "STARTED" for row in rows))
 
         # On SQLite the pass waits for the import's turn to end; on PostgreSQL the lease
         # is held, so the pass goes by.
         recovered = manage(database.environment, "recover_imports")
-        process.wait(timeout=180)
+        process.communicate(timeout=180)
 
         assert "0 ended as interrupted" in recovered.stdout
         [(_, _, status, _, _)] = database.flow_files()
