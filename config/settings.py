@@ -18,14 +18,27 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
+FALSE_VALUES = {"0", "false", "no", "off", ""}
 
 
 def env_flag(name: str, default: bool = False) -> bool:
-    """Read a boolean environment variable (``1``, ``true``, ``yes``, ``on`` are true)."""
+    """Read a boolean environment variable: ``1``, ``true``, ``yes``, ``on`` or their opposites.
+
+    Anything else is refused at start-up (a typo such as ``DJANGO_DEBUG=ture`` must not
+    silently mean "off"). Raises ``ImproperlyConfigured`` naming the variable.
+    """
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in TRUE_VALUES
+    word = value.strip().lower()
+    if word in TRUE_VALUES:
+        return True
+    if word in FALSE_VALUES:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a true/false value: use one of "
+        f"{', '.join(sorted(TRUE_VALUES))} or {', '.join(sorted(FALSE_VALUES - {''}))}"
+    )
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -45,7 +58,8 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, as the operator's console (names, dashboard: meter_readings.admin.site).
+    "meter_readings.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -169,6 +183,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Uploads: larger files are streamed to a temporary file, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 D0010_MAX_UPLOAD_BYTES = int(os.environ.get("D0010_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
+# The admin's test data page (load the samples, delete everything): test systems only.
+D0010_TEST_DATA_PAGE = env_flag("D0010_TEST_DATA_PAGE")
 
 SESSION_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -248,6 +264,8 @@ REST_FRAMEWORK = {
         # Token requests per client address, right or wrong (lockout counts the wrong).
         "login": os.environ.get("D0010_API_LOGIN_RATE", "10/minute"),
     },
+    # An unexpected failure answers JSON with a reference, never the exception's text.
+    "EXCEPTION_HANDLER": "meter_readings.api.errors.exception_handler",
     # Clients choose a representation with the Accept header; no ?format= override.
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_RENDERER_CLASSES": [

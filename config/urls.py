@@ -6,10 +6,7 @@ from django.views.generic import RedirectView
 
 from config.health import health
 
-admin.site.site_header = "D0010 meter readings"
-admin.site.site_title = "D0010 meter readings"
-admin.site.index_title = "Flow files, meter points and readings"
-
+# admin.site is the console's own site (meter_readings.admin.site).
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health/", health, name="health"),

@@ -1,7 +1,16 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class MeterReadingsConfig(AppConfig):
     name = "meter_readings"
     verbose_name = "Meter readings (D0010)"
     default_auto_field = "django.db.models.BigAutoField"
+    default = True
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the console's own site as the default (``admin.site``)."""
+
+    default = False
+    default_site = "meter_readings.admin_site.MeterReadingsAdminSite"

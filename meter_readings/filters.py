@@ -100,13 +100,13 @@ class ReadingFilter(StrictFilterSet):
 
     # Through ids (see selectors): every planner then uses the readings' own indexes.
     def filter_mpan(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(meter_id__in=selectors.meter_ids_for_mpan(value))
+        return queryset.filter(meter_id__in=selectors.meter_ids_for_mpan(mpan_core=value))
 
     def filter_serial(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(meter_id__in=selectors.meter_ids_for_serial(value))
+        return queryset.filter(meter_id__in=selectors.meter_ids_for_serial(serial_number=value))
 
     def filter_filename(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(flow_file_id__in=selectors.flow_file_ids_named(value))
+        return queryset.filter(flow_file_id__in=selectors.flow_file_ids_named(filename=value))
 
 
 class FlowFileFilter(StrictFilterSet):

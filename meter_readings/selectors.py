@@ -47,7 +47,7 @@ def files_sharing_identifier(*, flow_file: FlowFile) -> list[FlowFile]:
     )
 
 
-def findings_of(flow_file: FlowFile) -> QuerySet[ImportFinding]:
+def findings_of(*, flow_file: FlowFile) -> QuerySet[ImportFinding]:
     """A file's findings in file order (file-level findings last)."""
     return flow_file.findings.order_by("line_number", "pk")
 
@@ -65,19 +65,19 @@ def meters() -> QuerySet[Meter]:
 # readings in id order lets a planner scan the whole table for a handful of rows.
 
 
-def meter_ids_for_mpan(mpan_core: str) -> list[int]:
+def meter_ids_for_mpan(*, mpan_core: str) -> list[int]:
     return list(Meter.objects.filter(meter_point__mpan_core=mpan_core).values_list("pk", flat=True))
 
 
-def meter_ids_for_serial(serial_number: str) -> list[int]:
+def meter_ids_for_serial(*, serial_number: str) -> list[int]:
     return list(Meter.objects.filter(serial_number=serial_number).values_list("pk", flat=True))
 
 
-def flow_file_ids_named(filename: str) -> list[int]:
+def flow_file_ids_named(*, filename: str) -> list[int]:
     return list(FlowFile.objects.filter(filename=filename).values_list("pk", flat=True))
 
 
-def background_progress(flow_file: FlowFile) -> dict | None:
+def background_progress(*, flow_file: FlowFile) -> dict | None:
     """Bytes read and readings stored so far by a running background import, else None.
 
     Read from the Celery task's state (the import's own transaction is not visible
@@ -134,7 +134,7 @@ def dashboard_summary(*, days: int = 90, latest: int = 10) -> dict:
     }
 
 
-def meter_point_history(meter_point: MeterPoint, *, per_register: int = 400) -> list[dict]:
+def meter_point_history(*, meter_point: MeterPoint, per_register: int = 400) -> list[dict]:
     """For each meter and register: its latest readings in time order, each with the
     consumption since the previous current reading, its flags and its source file."""
     from itertools import groupby

@@ -33,8 +33,12 @@ logger = logging.getLogger(__name__)
     retry_backoff=True,
     max_retries=5,
 )
-def import_queued_flow_file(self, flow_file_id: int) -> str:
-    """Import a queued flow file; returns its final status (lower case)."""
+def import_queued_flow_file(self, *, flow_file_id: int) -> str:
+    """Import a queued flow file; returns its final status (lower case).
+
+    A message of an older release (the id as a positional argument) fails here; the file
+    stays queued, and the recovery pass sends it again within minutes.
+    """
 
     def progress(done: ImportProgress) -> None:
         self.update_state(
@@ -88,7 +92,7 @@ def queue_flow_file_import(*, upload: File, filename: str, strict: bool = False)
 
 def send_to_worker(flow_file_id: int) -> None:
     """Send a queued flow file's import to a worker (in-process with no broker)."""
-    result = import_queued_flow_file.delay(flow_file_id)
+    result = import_queued_flow_file.delay(flow_file_id=flow_file_id)
     FlowFile.objects.filter(pk=flow_file_id).update(task_id=result.id or "")
 
 

@@ -279,12 +279,12 @@ class FlowFileAdmin(ReadOnlyAdmin):
         return pages.import_page(self, request)
 
     def test_data_view(self, request: HttpRequest) -> HttpResponse:
-        return pages.data_management_page(self, request)
+        return pages.test_data_page(self, request)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         extra = {
             "can_import": request.user.has_perm("meter_readings.add_flowfile"),
-            "test_data_enabled": pages.data_management_enabled() and request.user.is_superuser,
+            "test_data_enabled": pages.test_data_page_enabled() and request.user.is_superuser,
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context=extra)
@@ -295,7 +295,7 @@ class FlowFileAdmin(ReadOnlyAdmin):
 
     @admin.display(description="progress")
     def background_progress(self, obj: FlowFile) -> str:
-        progress = selectors.background_progress(obj)
+        progress = selectors.background_progress(flow_file=obj)
         if progress is None:
             return "-"
         return (
@@ -479,9 +479,9 @@ class ReadingAdmin(ReadOnlyAdmin):
         if not term:
             return queryset, False
         if is_well_formed_core(term):
-            return queryset.filter(meter_id__in=selectors.meter_ids_for_mpan(term)), False
-        meter_ids = selectors.meter_ids_for_serial(term)
-        file_ids = selectors.flow_file_ids_named(term)
+            return queryset.filter(meter_id__in=selectors.meter_ids_for_mpan(mpan_core=term)), False
+        meter_ids = selectors.meter_ids_for_serial(serial_number=term)
+        file_ids = selectors.flow_file_ids_named(filename=term)
         return queryset.filter(Q(meter_id__in=meter_ids) | Q(flow_file_id__in=file_ids)), False
 
     @admin.display(description="MPAN", ordering="meter__meter_point__mpan_core")

@@ -105,7 +105,7 @@ def meter_point_history_page(
     if not request.user.has_perm("meter_readings.view_reading"):
         raise PermissionDenied
     meter_point = get_object_or_404(MeterPoint, pk=pk)
-    history = selectors.meter_point_history(meter_point)
+    history = selectors.meter_point_history(meter_point=meter_point)
     charts = [
         {
             "id": f"register-{meter['meter'].pk}-{register['register_id']}",
@@ -158,13 +158,14 @@ def mpan_lookup(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
     )
 
 
-def data_management_enabled() -> bool:
-    return settings.DEBUG or getattr(settings, "D0010_DATA_MANAGEMENT", False)
+def test_data_page_enabled() -> bool:
+    """The test data page exists on test systems only (DEBUG or D0010_TEST_DATA_PAGE)."""
+    return settings.DEBUG or settings.D0010_TEST_DATA_PAGE
 
 
-def data_management_page(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+def test_data_page(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
     """For test systems only: load the sample files, or delete everything."""
-    if not data_management_enabled() or not request.user.is_superuser:
+    if not test_data_page_enabled() or not request.user.is_superuser:
         raise PermissionDenied
     if request.method == "POST" and request.POST.get("action") == "load_samples":
         sample_folder = Path(settings.BASE_DIR) / "sample_data"
@@ -192,7 +193,7 @@ def data_management_page(model_admin: admin.ModelAdmin, request: HttpRequest) ->
         "confirmation": DELETE_CONFIRMATION,
         "counts": {"flow files": FlowFile.objects.count(), "readings": Reading.objects.count()},
     }
-    return TemplateResponse(request, "admin/meter_readings/data_management.html", context)
+    return TemplateResponse(request, "admin/meter_readings/test_data.html", context)
 
 
 def _delete_everything() -> int:

@@ -80,7 +80,7 @@ class FlowFileSerializer(serializers.ModelSerializer):
     )
     def get_progress(self, obj: FlowFile) -> dict | None:
         """How far a background import has got, while it runs (else null)."""
-        return background_progress(obj)
+        return background_progress(flow_file=obj)
 
 
 class SameIdentifierFileSerializer(serializers.ModelSerializer):
@@ -207,3 +207,13 @@ class ImportSummarySerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
+
+
+class FailureSerializer(serializers.Serializer):
+    """An unexpected failure: words for a person and a reference the log carries too."""
+
+    detail = serializers.CharField()
+    reference = serializers.CharField()
+    flow_file_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The failed upload's record, if any."
+    )

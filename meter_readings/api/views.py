@@ -1,5 +1,6 @@
 """API views: thin translations between HTTP and the selectors and import service."""
 
+import logging
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
@@ -34,9 +35,11 @@ from meter_readings.filters import (
     MeterPointFilter,
     ReadingFilter,
 )
+from meter_readings.api.errors import failure_response, new_reference
 from meter_readings.api.pagination import ReadingCursorPagination, StandardPagination
 from meter_readings.api.serializers import (
     ErrorSerializer,
+    FailureSerializer,
     FindingSerializer,
     FlowFileDetailSerializer,
     FlowFileSerializer,
@@ -51,6 +54,8 @@ from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_dict
 from meter_readings.services import UnableToImportFlowFile, import_flow_file
 from meter_readings.tasks import queue_flow_file_import
+
+logger = logging.getLogger(__name__)
 
 # Room for the multipart envelope around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -141,7 +146,7 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @action(detail=True, methods=["get"], pagination_class=StandardPagination, filter_backends=[])
     def findings(self, request: Request, pk: str | None = None) -> Response:
         flow_file = self.get_object()
-        page = self.paginate_queryset(selectors.findings_of(flow_file))
+        page = self.paginate_queryset(selectors.findings_of(flow_file=flow_file))
         return self.get_paginated_response(FindingSerializer(page, many=True).data)
 
     @extend_schema(
@@ -191,7 +196,10 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             ),
             413: OpenApiResponse(ErrorSerializer, description="Larger than the upload limit."),
             415: UNSUPPORTED_MEDIA,
-            500: OpenApiResponse(ErrorSerializer, description="The import failed unexpectedly."),
+            500: OpenApiResponse(
+                FailureSerializer,
+                description="The import failed unexpectedly: a reference the log carries too.",
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -240,9 +248,21 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 dry_run=dry_run,
             )
         except UnableToImportFlowFile as failure:
-            return Response(
-                {"detail": f"The import failed: {failure.reason}"},
-                status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            # The service logged the traceback; the reference ties this answer to it.
+            reference = new_reference()
+            logger.error(
+                "Upload of %s failed (reference %s, flow file %s): %s",
+                failure.filename,
+                reference,
+                failure.flow_file_id,
+                failure.reason,
+                extra={"reference": reference},
+            )
+            return failure_response(
+                reference=reference,
+                detail="The import failed unexpectedly: nothing from the file was stored, and "
+                "the failure is recorded on its flow file.",
+                flow_file_id=failure.flow_file_id,
             )
         if report.status == FlowFileStatus.DUPLICATE:
             code = status.HTTP_409_CONFLICT

@@ -138,10 +138,3 @@ SITE_VISIT_CHECK_CODES: Final[dict[str, str]] = {
     "88": "Request rejected",
     "89": "Fault resolution completion report",
 }
-
-# Site visit groups and the level they describe.
-SITE_VISIT_GROUPS: Final[dict[str, str]] = {
-    "027": "MPAN",
-    "029": "METER",
-    "033": "READING",
-}

@@ -47,21 +47,11 @@ AMSID_SVAA_PREFIX: Final = "77"
 AMSID_AMVLP_PREFIX: Final = "78"
 
 
-def expected_check_digit(first_twelve_digits: str) -> int:
-    """Return the check digit for the first 12 digits of an MPAN core.
-
-    ``first_twelve_digits`` must be exactly 12 ASCII digits.
-    """
-    # On the ASCII codes, so the whole sum runs in C: this is done for every 026.
-    codes = first_twelve_digits.encode("ascii")
-    total = sum(map(mul, codes, CHECK_DIGIT_WEIGHTS)) - _ASCII_ZERO_WEIGHT
-    return total % 11 % 10
-
-
 def has_valid_check_digit(core: str) -> bool:
     """True if the 13th digit of ``core`` (13 ASCII digits) is its check digit."""
-    # expected_check_digit's sum, inline: this is done for every 026. ``map`` stops at
-    # the twelfth code, the weights being twelve.
+    # The weighted sum of the first twelve digits, mod 11, mod 10 (spec 5.1), on their
+    # ASCII codes so that it runs in C: this is done for every 026. ``map`` stops at the
+    # twelfth code, the weights being twelve.
     codes = core.encode("ascii")
     total = sum(map(mul, codes, CHECK_DIGIT_WEIGHTS)) - _ASCII_ZERO_WEIGHT
     return total % 11 % 10 == codes[12] - 48

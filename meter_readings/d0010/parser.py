@@ -982,7 +982,6 @@ class _Parser:
         if parent is None or self.meter_point is None:
             yield self._parent_missing(number, group, parent_group, rejected_at)
             return
-        self.summary.site_visit_lines += 1
         check_code = yield from _code(number, check_code, codes.SITE_VISIT_CHECK_CODES, J0024, 2)
         if len(information) > 200:
             yield warning(

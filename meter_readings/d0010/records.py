@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from meter_readings.d0010 import codes
 from meter_readings.d0010.findings import Finding
 
 
@@ -33,7 +34,7 @@ class FileHeader:
     def is_test(self) -> bool:
         # An empty flag is read as live data: every real sample populates it, and the
         # parser flags the empty value.
-        return self.test_data_flag not in ("", "OPER")
+        return self.test_data_flag not in ("", codes.LIVE_DATA_FLAG)
 
 
 @dataclass(slots=True)
@@ -122,7 +123,6 @@ class ParseSummary:
     meter_count: int = 0
     reading_lines: int = 0
     readings_parsed: int = 0
-    site_visit_lines: int = 0
     error_count: int = 0
     warning_count: int = 0
     header: FileHeader | None = None

@@ -163,7 +163,6 @@ def first_of_each_mpan(meter_points: Iterable[MeterPointRecord]) -> dict[str, Me
 class BatchSql:
     """The statements, written once; subclasses supply each database's dialect."""
 
-    vendor = ""
     true, false = "1", "0"
     # Readings of held meters are staged by meter id (else by MPAN core and serial).
     matches_by_meter_id = False
@@ -211,13 +210,6 @@ class BatchSql:
         ones the statement reads from it.
         """
         return f"{join} {table} {alias} ON {condition}"
-
-    def select_rows(
-        self, cursor: Any, columns: tuple[str, ...], source: str, params: list
-    ) -> list[Sequence[Any]]:
-        """Every row of ``SELECT columns FROM source``."""
-        cursor.execute(f"SELECT {', '.join(columns)} FROM {source}", params)
-        return cursor.fetchall()
 
     def matched_outcome(self, cursor: Any, flow_file_id: int) -> tuple[int, int, int, list]:
         """Matched, already held and superseding counts, and same-file repeats.
@@ -464,7 +456,6 @@ class BatchSql:
 
 
 class SqliteBatchSql(BatchSql):
-    vendor = "sqlite"
 
     def stage(self, cursor: Any, table: BulkTable, rows: Iterable[tuple]) -> None:
         rows = rows if isinstance(rows, list) else list(rows)
@@ -496,8 +487,11 @@ class SqliteBatchSql(BatchSql):
     def select_rows(
         self, cursor: Any, columns: tuple[str, ...], source: str, params: list
     ) -> list[Sequence[Any]]:
-        # As one JSON value: fetching rows one at a time would switch the GIL to the
-        # parsing thread and back for every row.
+        """Every row of ``SELECT columns FROM source``.
+
+        As one JSON value: fetching rows one at a time would switch the GIL to the
+        parsing thread and back for every row.
+        """
         cursor.execute(
             f"SELECT json_group_array(json_array({', '.join(columns)})) FROM {source}", params
         )
@@ -599,7 +593,6 @@ class SqliteBatchSql(BatchSql):
 
 
 class PostgresBatchSql(BatchSql):
-    vendor = "postgresql"
     true, false = "true", "false"
     matches_by_meter_id = True
 

@@ -50,6 +50,15 @@ DEFAULT_BATCH_SIZE = 10000
 type ReadingKey = tuple[str, str, str, datetime]
 
 
+class ReadingsWithoutMeter(Exception):
+    """Readings of a batch found no stored meter: the file is failed, never thinned.
+
+    Cannot happen while the parser yields no reading before its 026 and 028 (which a
+    batch stores first); raised so that a broken invariant rolls the file back rather
+    than silently dropping readings.
+    """
+
+
 @dataclass
 class WriteCounts:
     readings_imported: int = 0
@@ -216,7 +225,7 @@ class BatchWriter:
         if lost:
             # The parser yields no reading before its 026 and 028, which a batch stores
             # first: fail the file (rolling it back) rather than lose a reading.
-            raise RuntimeError(
+            raise ReadingsWithoutMeter(
                 f"{len(lost)} reading(s) of a batch found no meter "
                 f"(first at line {lost[0].line_number})"
             )
@@ -237,7 +246,9 @@ class BatchWriter:
         if matched != len(readings):
             # Matching joins each reading to its meter: a reading without one would
             # vanish here. Fail the file (rolling it back) rather than lose it.
-            raise RuntimeError(f"{len(readings) - matched} reading(s) of a batch found no meter")
+            raise ReadingsWithoutMeter(
+                f"{len(readings) - matched} reading(s) of a batch found no meter"
+            )
         self.counts.readings_imported += matched - duplicates
         self.counts.readings_duplicate += duplicates
         self.counts.readings_superseding += superseding

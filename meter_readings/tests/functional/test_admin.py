@@ -266,3 +266,20 @@ class TestLoggingIn:
         assert b"too many login attempts" in right.content.lower()
         assert "_auth_user_id" not in client.session
         reset()
+
+
+class TestTheConsoleSite:
+    def test_the_default_admin_site_is_the_consoles_with_its_names_and_dashboard(
+        self, staff_client
+    ):
+        from django.contrib import admin
+
+        from meter_readings.admin_site import MeterReadingsAdminSite
+
+        response = staff_client.get(reverse("admin:index"))
+
+        assert isinstance(admin.site._wrapped, MeterReadingsAdminSite)
+        assert "<title>Flow files, meter points and readings | D0010 meter readings" in (
+            response.text
+        )
+        assert 'id="dashboard"' in response.text

@@ -127,7 +127,7 @@ def corrected():
 
 class TestMeterPointHistory:
     def test_consumption_is_between_consecutive_current_readings(self, corrected):
-        [meter] = meter_point_history(corrected)
+        [meter] = meter_point_history(meter_point=corrected)
         [register] = meter["registers"]
 
         rows = [
@@ -199,7 +199,7 @@ class TestTestData:
     def test_it_loads_the_samples_and_deletes_only_after_the_typed_confirmation(
         self, admin_client, settings
     ):
-        settings.D0010_DATA_MANAGEMENT = True
+        settings.D0010_TEST_DATA_PAGE = True
         url = "/admin/meter_readings/flowfile/test-data/"
 
         admin_client.post(url, {"action": "load_samples"})

@@ -462,7 +462,9 @@ class TestUpload:
 
         assert response.status_code == 413
 
-    def test_an_unexpected_failure_is_a_500_with_a_reason(self, uploader, monkeypatch):
+    def test_an_unexpected_failure_is_a_500_with_a_reference_not_internals(
+        self, uploader, monkeypatch, caplog
+    ):
         from meter_readings.services import batch_writer
 
         monkeypatch.setattr(batch_writer.BatchWriter, "flush", lambda self: 1 / 0)
@@ -470,7 +472,32 @@ class TestUpload:
         response = upload(uploader, d0010_bytes(simple_groups()))
 
         assert response.status_code == 500
-        assert "ZeroDivisionError" in response.json()["detail"]
+        body = response.json()
+        assert "ZeroDivisionError" not in response.content.decode()
+        assert body["reference"] in body["detail"] and len(body["reference"]) == 12
+        record = FlowFile.objects.get(pk=body["flow_file_id"])
+        assert record.status == FlowFileStatus.FAILED
+        assert "ZeroDivisionError" in record.failure_reason
+        logged = [r for r in caplog.records if body["reference"] in r.getMessage()]
+        assert logged and "ZeroDivisionError" in logged[0].getMessage()
+
+    def test_any_other_unexpected_failure_answers_json_with_a_logged_reference(
+        self, reader, imported, monkeypatch, caplog
+    ):
+        from meter_readings import selectors
+
+        def broken():
+            raise LookupError("table meter_readings_meterpoint is on fire")
+
+        monkeypatch.setattr(selectors, "meter_points", broken)
+
+        response = reader.get("/api/meter-points/")
+
+        assert response.status_code == 500
+        body = response.json()
+        assert "on fire" not in response.content.decode()
+        logged = [r for r in caplog.records if body["reference"] in r.getMessage()]
+        assert logged and logged[0].exc_info[0] is LookupError
 
 
 class TestDocumentation:

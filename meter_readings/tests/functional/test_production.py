@@ -79,6 +79,42 @@ class TestDeployCheck:
 
         assert result.stdout.strip() == "False", result.stderr
 
+    def test_a_mistyped_flag_stops_start_up_with_its_name(self):
+        env = {**os.environ, "DJANGO_DEBUG": "ture"}
+
+        result = subprocess.run(
+            [sys.executable, "manage.py", "check"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert result.returncode != 0
+        assert "DJANGO_DEBUG='ture' is not a true/false value" in result.stderr
+
+    def test_the_test_data_page_is_switched_on_from_the_environment(self):
+        env = {**os.environ, "D0010_TEST_DATA_PAGE": "true"}
+        env.pop("DJANGO_DEBUG", None)
+
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
+                " 'config.settings'); django.setup(); from django.conf import settings;"
+                " print(settings.D0010_TEST_DATA_PAGE, settings.DEBUG)",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert result.stdout.split() == ["True", "False"], result.stderr
+
     def test_a_missing_secret_key_is_refused_with_a_clear_message(self, tmp_path):
         # Set but empty: python-dotenv never overrides a variable that is already set,
         # so the project's .env cannot fill it in.

@@ -52,7 +52,7 @@ class TestQueuedImports:
     def test_a_redelivered_task_does_nothing_twice(self):
         flow_file = queue(d0010_bytes(simple_groups()))
 
-        outcome = import_queued_flow_file.apply(args=[flow_file.pk]).get()
+        outcome = import_queued_flow_file.apply(kwargs={"flow_file_id": flow_file.pk}).get()
 
         assert outcome == "already done"
         assert Reading.objects.count() == 1
@@ -67,7 +67,7 @@ class TestQueuedImports:
         assert "ZeroDivisionError" in flow_file.failure_reason
         assert Reading.objects.count() == 0
 
-        outcome = import_queued_flow_file.apply(args=[flow_file.pk]).get()
+        outcome = import_queued_flow_file.apply(kwargs={"flow_file_id": flow_file.pk}).get()
 
         flow_file.refresh_from_db()
         assert outcome == "imported" and flow_file.status == FlowFileStatus.IMPORTED

@@ -21,7 +21,7 @@ from meter_readings.models import (
 )
 from meter_readings.services import UnableToImportFlowFile, import_flow_file
 from meter_readings.services import flow_file_import
-from meter_readings.services.batch_writer import BatchWriter
+from meter_readings.services.batch_writer import BatchWriter, ReadingsWithoutMeter
 from meter_readings.tests.d0010_files import (
     MPAN_A,
     MPAN_B,
@@ -797,7 +797,9 @@ class TestBatchWriterGuards:
         )
         writer.add_reading(reading)
 
-        with pytest.raises(RuntimeError, match="^1 reading\\(s\\) of a batch found no meter"):
+        with pytest.raises(
+            ReadingsWithoutMeter, match="^1 reading\\(s\\) of a batch found no meter"
+        ):
             writer.flush()
         assert not Reading.objects.exists()
 

@@ -1,17 +1,20 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meter_readings.d0010.mpan import check_mpan_core, expected_check_digit, is_well_formed_core
+from meter_readings.d0010.mpan import check_mpan_core, has_valid_check_digit, is_well_formed_core
+from meter_readings.tests.d0010_files import expected_check_digit
 
 twelve_digits = st.text(alphabet="0123456789", min_size=12, max_size=12)
 
 
-class TestExpectedCheckDigit:
-    def test_it_matches_the_worked_example_of_the_spec(self):
-        assert expected_check_digit("120002330596") == 7
+class TestCheckDigit:
+    def test_the_worked_example_of_the_spec_is_valid(self):
+        assert has_valid_check_digit("1200023305967")
 
-    def test_it_rejects_the_common_hand_typed_test_value(self):
-        assert expected_check_digit("123456789012") == 6
+    def test_the_common_hand_typed_test_value_is_not(self):
+        # Its check digit would be 6.
+        assert not has_valid_check_digit("1234567890123")
+        assert has_valid_check_digit("1234567890126")
 
     @given(twelve_digits)
     def test_a_core_completed_with_its_check_digit_is_valid(self, first_twelve):
