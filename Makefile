@@ -40,6 +40,7 @@ lint: setup
 	$(PY) -m black --check --quiet .
 	$(PY) -m flake8 .
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy
 	$(PY) manage.py makemigrations --check --dry-run
 
 test-sqlite: setup

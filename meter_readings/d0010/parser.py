@@ -12,7 +12,7 @@ from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from decimal import Decimal
-from typing import BinaryIO, Final
+from typing import Final, Literal, Protocol
 
 from meter_readings.d0010 import codes
 from meter_readings.d0010.findings import Finding, FindingCode, error, warning
@@ -87,7 +87,15 @@ J0024 = "J0024 Site Visit Check Code"
 J0012 = "J0012 Additional Information"
 
 
-def iter_stream_lines(stream: BinaryIO, *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[bytes]:
+class LineReadable(Protocol):
+    """What the parser reads from: an open binary file, an upload, a stored original."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def iter_stream_lines(
+    stream: LineReadable, *, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[bytes]:
     """Yield the lines of a binary stream without holding an overlong line in memory.
 
     A line longer than ``max_line_bytes`` is yielded cut to ``max_line_bytes + 1`` bytes
@@ -117,7 +125,7 @@ _CONFORMANT_METER_POINT = re.compile(r"026\|([0-9]{13})\|([A-Z])\|\r?\n?")
 _CONFORMANT_METER = re.compile(r"028\|([ -{}~]{1,10})\|([A-Z])\|\r?\n?")
 
 
-def parse_stream(stream: BinaryIO) -> Iterator[ParseEvent]:
+def parse_stream(stream: LineReadable) -> Iterator[ParseEvent]:
     """Parse a binary stream (an open file, an upload) line by line."""
     return parse_d0010(iter_stream_lines(stream))
 
@@ -788,8 +796,7 @@ class _Parser:
             )
         if problems or read_at is None or value is None:
             self.reading_rejected_at = number
-            for problem in problems:
-                yield problem
+            yield from problems
             yield error(
                 number,
                 FindingCode.INVALID_VALUE,
@@ -857,7 +864,7 @@ class _Parser:
 
     def _conformant_reading(
         self, number: int, match: re.Match[str]
-    ) -> RegisterReading | None | bool:
+    ) -> RegisterReading | None | Literal[False]:
         """Take a conformant 030 under the current meter.
 
         Returns the previous pending reading (to be yielded) or None, or False (having
@@ -969,6 +976,7 @@ class _Parser:
         if group != "033":
             # A 027 or 029 closes the reading before it: 032/033 cannot follow it.
             yield from self._close_reading()
+        parent: MeterPointRecord | MeterRecord | RegisterReading | None
         if group == "027":
             parent, parent_group, rejected_at = (
                 self.meter_point,
@@ -1054,7 +1062,7 @@ def _reading_under(
 
 def _code(
     number: int, text: str, valid: dict[str, str], field: str, length: int
-) -> Iterator[Finding]:
+) -> Generator[Finding, None, str]:
     """Check a coded item; returns the value to store (a generator so it can warn).
 
     A code outside the valid set is stored as given and flagged; an empty or over-long
@@ -1082,7 +1090,7 @@ def _code(
     return text
 
 
-def _boolean(number: int, text: str, field: str) -> Iterator[Finding]:
+def _boolean(number: int, text: str, field: str) -> Generator[Finding, None, bool | None]:
     try:
         return parse_boolean(text)
     except ValueError as problem:

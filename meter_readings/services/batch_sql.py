@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain, groupby
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, connection
-from django.db.models import Field
+from django.db.models import Field, Model
 
 from meter_readings.d0010 import MeterPointRecord, MeterRecord, RegisterReading
 from meter_readings.models import READING_ITEMS, Meter, MeterPoint, Reading, SiteVisit
@@ -90,8 +90,8 @@ def _statement_sizes(total: int, limit: int) -> Iterator[int]:
         size >>= 1
 
 
-def _fields(model: type, *names: str) -> tuple[tuple[str, Field], ...]:
-    return tuple((name, model._meta.get_field(name)) for name in names)
+def _fields(model: type[Model], *names: str) -> tuple[tuple[str, Field], ...]:
+    return tuple((name, cast(Field, model._meta.get_field(name))) for name in names)
 
 
 _LINE = Reading._meta.get_field("line_number")
@@ -525,9 +525,9 @@ class SqliteBatchSql(BatchSql):
         )
         return MeterIds(created={(mpan, serial): id_ for mpan, serial, id_ in created}, held={})
 
-    def last_id(self, cursor: Any, table: str) -> int | None:
+    def last_id(self, cursor: Any, table: str) -> int:
         cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
-        return cursor.fetchone()[0]
+        return int(cursor.fetchone()[0])
 
     def ids_numbered(
         self, cursor: Any, table: str, keys: list, inserted: int, before: int | None
@@ -598,7 +598,7 @@ class PostgresBatchSql(BatchSql):
 
     def __init__(self) -> None:
         super().__init__()
-        self._sequences: dict[type, str] = {}
+        self._sequences: dict[type[Model], str] = {}
         self._types: dict[str, list[str]] = {}
         # New meter points and meters, numbered from their sequences.
         self.new_meter_points = BulkTable(
@@ -632,7 +632,7 @@ class PostgresBatchSql(BatchSql):
         types = self._types.get(table.name)
         if types is None:
             types = self._types[table.name] = [
-                field.db_type(connection).split("(")[0] for _, field in table.columns
+                str(field.db_type(connection)).split("(")[0] for _, field in table.columns
             ]
         return types
 
@@ -741,7 +741,7 @@ class PostgresBatchSql(BatchSql):
                 meters[mpan, serial] = meter_id
         return point_ids, meters
 
-    def _reserve_ids(self, cursor: Any, model: type, count: int) -> list[int]:
+    def _reserve_ids(self, cursor: Any, model: type[Model], count: int) -> list[int]:
         """``count`` ids from ``model``'s sequence, which no other row will take."""
         if not count:
             return []
@@ -756,7 +756,7 @@ class PostgresBatchSql(BatchSql):
         # come back, not every number.
         return list(range(first, last + 1)) if scattered is None else scattered
 
-    def _sequence(self, model: type) -> str:
+    def _sequence(self, model: type[Model]) -> str:
         """The name of the sequence numbering ``model``'s rows (looked up once)."""
         if model not in self._sequences:
             with connection.cursor() as cursor:

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
@@ -54,6 +54,18 @@ ANALYZE_AFTER_READINGS = 50_000
 HASH_CHUNK_BYTES = 1024 * 1024
 # Earlier files named in an IDENTIFIER_REUSED finding.
 NAMED_EARLIER_FILES = 5
+
+
+class ByteStream(Protocol):
+    """A seekable binary stream: an open file, an upload, a stored original."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+    def seek(self, offset: int, whence: int = 0, /) -> int: ...
+
+    def tell(self) -> int: ...
 
 
 class UnableToImportFlowFile(Exception):
@@ -146,7 +158,7 @@ class ImportReport:
 
 def import_flow_file(
     *,
-    stream: BinaryIO,
+    stream: ByteStream,
     filename: str,
     received_at: datetime,
     strict: bool = False,
@@ -208,7 +220,7 @@ def import_flow_file(
 
 def _import(
     context: "_FileContext",
-    stream: BinaryIO,
+    stream: ByteStream,
     on_progress: Callable[[ImportProgress], None] | None,
     batch_size: int,
 ) -> ImportReport:
@@ -295,7 +307,7 @@ class _StoreNothing(Exception):
 
 def _import_in_transaction(
     context: "_FileContext",
-    stream: BinaryIO,
+    stream: ByteStream,
     on_progress: Callable[[ImportProgress], None] | None,
     batch_size: int,
     *,
@@ -342,7 +354,7 @@ class _ImportRun:
     def __init__(
         self,
         context: _FileContext,
-        stream: BinaryIO,
+        stream: ByteStream,
         *,
         keep_readings: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -608,7 +620,7 @@ def _refresh_planner_statistics() -> None:
         cursor.execute(f"ANALYZE {tables}")
 
 
-def _fingerprint(stream: BinaryIO) -> tuple[int, str]:
+def _fingerprint(stream: ByteStream) -> tuple[int, str]:
     """Size and SHA-256 of the whole stream, leaving it rewound."""
     digest = hashlib.sha256()
     size = 0
@@ -620,7 +632,7 @@ def _fingerprint(stream: BinaryIO) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _has_errors(stream: BinaryIO) -> bool:
+def _has_errors(stream: ByteStream) -> bool:
     """A parse-only pass for strict mode: does the file hold any error?"""
     stream.seek(0)
     for event in parse_stream(stream):
