@@ -8,6 +8,11 @@ class MeterReadingsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     default = True
 
+    def ready(self) -> None:
+        # Registers the Celery tasks in every process: services.queueing sends them by
+        # name, without importing the module that defines them.
+        from meter_readings import tasks  # noqa: F401
+
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):
     """Django's admin with the console's own site as the default (``admin.site``)."""

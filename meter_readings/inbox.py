@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from django.utils import timezone
 
 from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_text
-from meter_readings.services import UnableToImportFlowFile, import_flow_file
+from meter_readings.services import UnableToImportFlowFile
+from meter_readings.services.receiving import FileUnreadable, ImportOptions, receive_path
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +91,16 @@ class Inbox:
 
     def _import(self, path: Path) -> InboxOutcome:
         try:
-            with path.open("rb") as stream:
-                report = import_flow_file(
-                    stream=stream, filename=path.name, received_at=timezone.now()
-                )
+            report = receive_path(path=path, options=ImportOptions()).report
         except UnableToImportFlowFile as failure:
             return self._move(
                 path, self.rejected, "failed", f"{path.name}: failed: {failure.reason}"
             )
-        except OSError as problem:
+        except FileUnreadable as problem:
             # Vanished or unreadable: leave it for the next pass and say so.
             logger.warning("Inbox could not read %s: %s", path, problem)
-            return InboxOutcome(path, path, "unreadable", f"{path.name}: cannot read: {problem}")
+            return InboxOutcome(path, path, "unreadable", f"{path.name}: {problem}")
+        assert report is not None
         target = self.processed if report.status in MOVED_TO_PROCESSED else self.rejected
         return self._move(path, target, report.status.lower(), report_as_text(path.name, report))
 

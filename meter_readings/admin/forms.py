@@ -3,8 +3,9 @@
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+
+from meter_readings.services.receiving import DryRunCannotBeQueued, ImportOptions, upload_limit
 
 MAX_FILES_PER_UPLOAD = 20
 
@@ -43,7 +44,7 @@ class FlowFileImportForm(forms.Form):
 
     def clean_files(self) -> list[UploadedFile]:
         files = self.cleaned_data["files"]
-        limit = settings.D0010_MAX_UPLOAD_BYTES
+        limit = upload_limit()
         if len(files) > MAX_FILES_PER_UPLOAD:
             raise forms.ValidationError(f"At most {MAX_FILES_PER_UPLOAD} files at a time.")
         too_large = [upload.name for upload in files if upload.size > limit]
@@ -54,7 +55,13 @@ class FlowFileImportForm(forms.Form):
         return files
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if cleaned.get("dry_run") and cleaned.get("background"):
-            raise forms.ValidationError("A dry run is answered at once: untick one of them.")
+        cleaned = super().clean() or {}
+        try:
+            cleaned["options"] = ImportOptions(
+                strict=bool(cleaned.get("strict")),
+                dry_run=bool(cleaned.get("dry_run")),
+                background=bool(cleaned.get("background")),
+            )
+        except DryRunCannotBeQueued as refusal:
+            raise forms.ValidationError(f"{str(refusal).capitalize()}: untick one of them.")
         return cleaned

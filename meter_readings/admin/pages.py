@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -21,22 +21,23 @@ from django.utils import timezone
 from meter_readings import selectors
 from meter_readings.admin.forms import MAX_FILES_PER_UPLOAD, FlowFileImportForm
 from meter_readings.d0010.mpan import is_well_formed_core
-from meter_readings.models import (
-    FlowFile,
-    ImportFinding,
-    Meter,
-    MeterPoint,
-    Reading,
-    SiteVisit,
-)
+from meter_readings.models import FlowFile, MeterPoint, Reading
 from meter_readings.reporting import report_as_dict
-from meter_readings.services import UnableToImportFlowFile, import_flow_file
-from meter_readings.tasks import queue_flow_file_import
+from meter_readings.services import UnableToImportFlowFile
+from meter_readings.services.receiving import (
+    FileRefused,
+    ImportOptions,
+    UploadTooLarge,
+    receive_path,
+    receive_upload,
+    refuse_oversized_request,
+    stored_name,
+    upload_limit,
+)
+from meter_readings.services.test_data import delete_everything
 
 logger = logging.getLogger(__name__)
 DELETE_CONFIRMATION = "DELETE EVERYTHING"
-# Room for the multipart envelope around the files.
-MULTIPART_OVERHEAD_BYTES = 256 * 1024
 
 
 def import_page(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
@@ -44,53 +45,48 @@ def import_page(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
     if not request.user.has_perm("meter_readings.add_flowfile"):
         raise PermissionDenied
     results: list[dict[str, Any]] = []
-    limit = settings.D0010_MAX_UPLOAD_BYTES * MAX_FILES_PER_UPLOAD + MULTIPART_OVERHEAD_BYTES
-    if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-        # Refuse before Django spools the body to disk.
-        form = FlowFileImportForm()
-        messages.error(
-            request,
-            f"The upload is larger than {limit:,} bytes in all; send fewer or smaller files.",
-        )
-    elif request.method == "POST":
-        form = FlowFileImportForm(request.POST, request.FILES)
-        if form.is_valid():
-            results = [
-                _import_upload(upload, form.cleaned_data) for upload in form.cleaned_data["files"]
-            ]
-            form = FlowFileImportForm(
-                initial={key: form.cleaned_data[key] for key in ("dry_run", "strict", "background")}
+    form = FlowFileImportForm()
+    if request.method == "POST":
+        try:
+            # Before Django spools the body to disk.
+            refuse_oversized_request(
+                declared_bytes=int(request.META.get("CONTENT_LENGTH") or 0),
+                files=MAX_FILES_PER_UPLOAD,
             )
-    else:
-        form = FlowFileImportForm()
+        except UploadTooLarge as refusal:
+            messages.error(request, f"{str(refusal).capitalize()}.")
+        else:
+            form = FlowFileImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                options = form.cleaned_data["options"]
+                results = [_import_upload(upload, options) for upload in form.cleaned_data["files"]]
+                form = FlowFileImportForm(
+                    initial={"dry_run": options.dry_run, "strict": options.strict}
+                    | {"background": options.background}
+                )
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.model._meta,
         "title": "Import D0010 files",
         "form": form,
         "results": results,
-        "max_bytes": settings.D0010_MAX_UPLOAD_BYTES,
+        "max_bytes": upload_limit(),
     }
     return TemplateResponse(request, "admin/meter_readings/import.html", context)
 
 
-def _import_upload(upload: Any, options: dict[str, Any]) -> dict[str, Any]:
-    name = upload.name[-255:]
-    if options["background"]:
-        flow_file = queue_flow_file_import(upload=upload, filename=name, strict=options["strict"])
-        flow_file.refresh_from_db()
-        return {"filename": name, "queued": flow_file}
+def _import_upload(upload: UploadedFile, options: ImportOptions) -> dict[str, Any]:
+    name = stored_name(upload.name or "")
     try:
-        report = import_flow_file(
-            stream=upload,
-            filename=name,
-            received_at=timezone.now(),
-            strict=options["strict"],
-            dry_run=options["dry_run"],
-        )
+        received = receive_upload(upload=upload, options=options)
     except UnableToImportFlowFile as failure:
         return {"filename": name, "failure": failure.reason, "flow_file_id": failure.flow_file_id}
-    summary = report_as_dict(report)
+    except FileRefused as refusal:
+        return {"filename": name, "failure": str(refusal), "flow_file_id": None}
+    if received.queued is not None:
+        return {"filename": name, "queued": received.queued}
+    assert received.report is not None
+    summary = report_as_dict(received.report)
     return {
         "filename": name,
         "report": summary,
@@ -170,20 +166,19 @@ def test_data_page(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
     if request.method == "POST" and request.POST.get("action") == "load_samples":
         sample_folder = Path(settings.BASE_DIR) / "sample_data"
         for path in sorted(sample_folder.glob("*.uff")):
-            with path.open("rb") as stream:
-                try:
-                    report = import_flow_file(
-                        stream=stream, filename=path.name, received_at=timezone.now()
-                    )
-                    messages.info(request, f"{path.name}: {report.status.lower()}")
-                except UnableToImportFlowFile as failure:
-                    messages.error(request, f"{path.name}: failed: {failure.reason}")
+            try:
+                received = receive_path(path=path, options=ImportOptions())
+            except (UnableToImportFlowFile, FileRefused) as failure:
+                messages.error(request, f"{path.name}: failed: {failure}")
+            else:
+                assert received.report is not None
+                messages.info(request, f"{path.name}: {received.report.status.lower()}")
         return HttpResponseRedirect(request.path)
     if request.method == "POST" and request.POST.get("action") == "delete_everything":
         if request.POST.get("confirmation", "").strip() != DELETE_CONFIRMATION:
             messages.error(request, f"Type {DELETE_CONFIRMATION} to confirm; nothing was deleted.")
         else:
-            deleted = _delete_everything()
+            deleted = delete_everything()
             messages.warning(request, f"Deleted {deleted:,} rows.")
         return HttpResponseRedirect(request.path)
     context = {
@@ -194,14 +189,3 @@ def test_data_page(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
         "counts": {"flow files": FlowFile.objects.count(), "readings": Reading.objects.count()},
     }
     return TemplateResponse(request, "admin/meter_readings/test_data.html", context)
-
-
-def _delete_everything() -> int:
-    """Delete every imported row, children first, in one transaction."""
-    deleted = 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        for model in (SiteVisit, Reading, ImportFinding, Meter, MeterPoint, FlowFile):
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
-            deleted += max(cursor.rowcount, 0)
-    logger.warning("All imported data was deleted from the admin")
-    return deleted

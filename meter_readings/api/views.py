@@ -4,9 +4,7 @@ import logging
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler
-from django.conf import settings
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -52,13 +50,16 @@ from meter_readings.api.serializers import (
 from meter_readings.export import csv_lines
 from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_dict
-from meter_readings.services import UnableToImportFlowFile, import_flow_file
-from meter_readings.tasks import queue_flow_file_import
+from meter_readings.services import UnableToImportFlowFile
+from meter_readings.services.receiving import (
+    DryRunCannotBeQueued,
+    ImportOptions,
+    UploadTooLarge,
+    receive_upload,
+    refuse_oversized_request,
+)
 
 logger = logging.getLogger(__name__)
-
-# Room for the multipart envelope around the file itself.
-MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 FILTER_ERRORS = OpenApiResponse(
     response=OpenApiTypes.OBJECT,
@@ -203,50 +204,28 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         },
     )
     def create(self, request: Request) -> Response:
-        limit = settings.D0010_MAX_UPLOAD_BYTES
-        too_large = Response(
-            {"detail": f"The file is larger than the upload limit of {limit:,} bytes."},
-            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        )
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
-        if declared > limit + MULTIPART_OVERHEAD_BYTES:
-            # Refuse before the body is read.
-            return too_large
-        dry_run, strict = _query_flag(request, "dry_run"), _query_flag(request, "strict")
-        background = _query_flag(request, "background")
-        if background and dry_run:
-            raise ValidationError({"background": ["A dry run is answered at once."]})
+        try:
+            # Before the body is read.
+            refuse_oversized_request(declared_bytes=declared)
+            options = ImportOptions(
+                strict=_query_flag(request, "strict"),
+                dry_run=_query_flag(request, "dry_run"),
+                background=_query_flag(request, "background"),
+            )
+        except UploadTooLarge as refusal:
+            return _too_large(refusal)
+        except DryRunCannotBeQueued as refusal:
+            raise ValidationError({"background": [f"{str(refusal).capitalize()}."]})
         upload_form = FlowFileUploadSerializer(data=request.data)
         upload_form.is_valid(raise_exception=True)
-        upload = upload_form.validated_data["file"]
-        if upload.size > limit:
-            return too_large
-        if background:
-            flow_file = queue_flow_file_import(
-                upload=upload, filename=upload.name[-255:], strict=strict
-            )
-            flow_file.refresh_from_db()
-            url = reverse("flow-file-detail", args=[flow_file.pk], request=request)
-            return Response(
-                {
-                    "flow_file_id": flow_file.pk,
-                    "status": flow_file.status.lower(),
-                    "status_url": url,
-                },
-                status=status.HTTP_202_ACCEPTED,
-                headers={"Location": url},
-            )
         try:
-            report = import_flow_file(
-                stream=upload,
-                filename=upload.name[-255:],
-                received_at=timezone.now(),
-                strict=strict,
-                dry_run=dry_run,
-            )
+            received = receive_upload(upload=upload_form.validated_data["file"], options=options)
+        except UploadTooLarge as refusal:
+            return _too_large(refusal)
         except UnableToImportFlowFile as failure:
             # The service logged the traceback; the reference ties this answer to it.
             reference = new_reference()
@@ -264,15 +243,35 @@ class FlowFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
                 "the failure is recorded on its flow file.",
                 flow_file_id=failure.flow_file_id,
             )
+        if received.queued is not None:
+            url = reverse("flow-file-detail", args=[received.queued.pk], request=request)
+            return Response(
+                {
+                    "flow_file_id": received.queued.pk,
+                    "status": received.queued.status.lower(),
+                    "status_url": url,
+                },
+                status=status.HTTP_202_ACCEPTED,
+                headers={"Location": url},
+            )
+        report = received.report
+        assert report is not None
         if report.status == FlowFileStatus.DUPLICATE:
             code = status.HTTP_409_CONFLICT
         elif report.status == FlowFileStatus.REJECTED:
             code = status.HTTP_400_BAD_REQUEST
-        elif dry_run:
+        elif options.dry_run:
             code = status.HTTP_200_OK
         else:
             code = status.HTTP_201_CREATED
         return Response(report_as_dict(report), status=code)
+
+
+def _too_large(refusal: UploadTooLarge) -> Response:
+    return Response(
+        {"detail": f"{str(refusal).capitalize()}."},
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )
 
 
 @extend_schema_view(

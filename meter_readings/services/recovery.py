@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from meter_readings.models import FlowFile, FlowFileStatus
+from meter_readings.services import queueing
 from meter_readings.services.background import MAX_IMPORT_ATTEMPTS, _end_as_interrupted
 from meter_readings.services.import_guard import import_guard
 
@@ -50,11 +51,11 @@ class RecoveryReport:
 
 def recover_abandoned_imports(
     *,
-    send_to_worker: Callable[[int], None],
+    send_to_worker: Callable[..., None] = queueing.send_to_worker,
     now: Callable[[], datetime] = timezone.now,
     resend_after: timedelta = RESEND_QUEUED_AFTER,
 ) -> RecoveryReport:
-    """One pass (see the module docstring); ``send_to_worker(flow_file_id)`` queues a file.
+    """One pass (see the module docstring); ``send_to_worker(flow_file_id=)`` queues a file.
 
     Safe to run from several processes at once: each file is dealt with under its lease.
     """
@@ -90,5 +91,5 @@ def recover_abandoned_imports(
             report.resent.append(flow_file_id)
     # Outside the turn: with no broker, sending runs the import here and now.
     for flow_file_id in report.requeued + report.resent:
-        send_to_worker(flow_file_id)
+        send_to_worker(flow_file_id=flow_file_id)
     return report

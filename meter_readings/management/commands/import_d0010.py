@@ -11,22 +11,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
-from django.utils import timezone
 
 from config.logging import JsonFormatter
 from meter_readings.inbox import Inbox, summarise
 from meter_readings.models import FlowFileStatus
 from meter_readings.reporting import report_as_dict, report_as_text
-from meter_readings.tasks import queue_flow_file_import
-from meter_readings.services import (
-    ImportProgress,
-    ImportReport,
-    UnableToImportFlowFile,
-    import_flow_file,
+from meter_readings.services import ImportProgress, ImportReport, UnableToImportFlowFile
+from meter_readings.services.receiving import (
+    DryRunCannotBeQueued,
+    FileRefused,
+    ImportOptions,
+    receive_path,
 )
 
 CLEAN_STATUSES = (FlowFileStatus.IMPORTED, FlowFileStatus.DUPLICATE)
@@ -147,22 +145,23 @@ class Command(BaseCommand):
             return
         if not options["paths"]:
             raise CommandError("give at least one PATH (or --watch DIR)", returncode=EXIT_USAGE)
+        try:
+            import_options = ImportOptions(
+                strict=options["strict"],
+                dry_run=options["dry_run"],
+                background=options["background"],
+            )
+        except DryRunCannotBeQueued as refusal:
+            raise CommandError(str(refusal), returncode=EXIT_USAGE)
         files = expand_paths(options["paths"])
-        if options["background"]:
-            if options["dry_run"]:
-                raise CommandError("a dry run is answered at once", returncode=EXIT_USAGE)
-            self._queue(files, strict=options["strict"])
+        if import_options.background:
+            self._queue(files, options=import_options)
             return
         as_json = options["format"] == "json"
         show_progress = not as_json and not options["no_progress"] and sys.stderr.isatty()
         all_clean = True
         for path in files:
-            outcome = self._import_one(
-                path,
-                strict=options["strict"],
-                dry_run=options["dry_run"],
-                show_progress=show_progress,
-            )
+            outcome = self._import_one(path, options=import_options, show_progress=show_progress)
             if isinstance(outcome, ImportReport):
                 all_clean &= outcome.status in CLEAN_STATUSES
                 self.stdout.write(
@@ -182,16 +181,23 @@ class Command(BaseCommand):
                 "some files were rejected or had errors (see above)", returncode=EXIT_PROBLEMS
             )
 
-    def _queue(self, files: list[Path], *, strict: bool) -> None:
+    def _queue(self, files: list[Path], *, options: ImportOptions) -> None:
         """Store each file and queue it; print where to follow it."""
+        all_queued = True
         for path in files:
-            with path.open("rb") as stream:
-                flow_file = queue_flow_file_import(
-                    upload=File(stream, name=path.name), filename=path.name, strict=strict
-                )
-            flow_file.refresh_from_db()
+            try:
+                flow_file = receive_path(path=path, options=options).queued
+            except FileRefused as refusal:
+                all_queued = False
+                self.stdout.write(f"{path}: failed: {refusal}")
+                continue
+            assert flow_file is not None
             self.stdout.write(
                 f"{path}: {flow_file.get_status_display().lower()} as flow file #{flow_file.pk}"
+            )
+        if not all_queued:
+            raise CommandError(
+                "some files could not be queued (see above)", returncode=EXIT_PROBLEMS
             )
 
     def _watch(self, options: dict[str, Any]) -> None:
@@ -211,31 +217,23 @@ class Command(BaseCommand):
                 break
 
     def _import_one(
-        self, path: Path, *, strict: bool, dry_run: bool, show_progress: bool
+        self, path: Path, *, options: ImportOptions, show_progress: bool
     ) -> ImportReport | str:
         """Import one file; returns its report, or a one-line reason it could not be."""
+        progress = _progress_bar(path, show_progress)
         try:
-            stream = path.open("rb")
-        except OSError as problem:
-            return f"cannot read the file ({problem.strerror or problem})"
-        with stream:
-            progress = _progress_bar(path, show_progress)
-            try:
-                return import_flow_file(
-                    stream=stream,
-                    filename=path.name,
-                    received_at=timezone.now(),
-                    strict=strict,
-                    dry_run=dry_run,
-                    on_progress=progress.update_to if progress else None,
-                )
-            except UnableToImportFlowFile as failure:
-                return failure.reason
-            except OSError as problem:
-                return f"cannot read the file ({problem.strerror or problem})"
-            finally:
-                if progress:
-                    progress.close()
+            received = receive_path(
+                path=path, options=options, on_progress=progress.update_to if progress else None
+            )
+        except UnableToImportFlowFile as failure:
+            return failure.reason
+        except FileRefused as refusal:
+            return str(refusal)
+        finally:
+            if progress:
+                progress.close()
+        assert received.report is not None
+        return received.report
 
 
 def expand_paths(raw_paths: list[str]) -> list[Path]:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from meter_readings.tasks import recover_abandoned_imports_now
+from meter_readings.services.recovery import recover_abandoned_imports
 
 
 class Command(BaseCommand):
@@ -16,5 +16,5 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = recover_abandoned_imports_now()
+        report = recover_abandoned_imports()
         self.stdout.write(str(report))

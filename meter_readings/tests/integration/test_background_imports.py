@@ -4,7 +4,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from meter_readings.models import FlowFile, FlowFileStatus, Reading
 from meter_readings.services.background import FlowFileNotRunnable, run_queued_import
 from meter_readings.services.batch_writer import BatchWriter
-from meter_readings.tasks import import_queued_flow_file, queue_flow_file_import
+from meter_readings.services.queueing import queue_import
+from meter_readings.tasks import import_queued_flow_file
 from meter_readings.tests.d0010_files import MPAN_B, d0010_bytes, simple_groups
 from meter_readings.tests.factories import make_flow_file
 
@@ -17,7 +18,7 @@ def media_in_tmp(settings, tmp_path):
 
 
 def queue(data: bytes, name: str = "queued.uff", **options) -> FlowFile:
-    return queue_flow_file_import(upload=SimpleUploadedFile(name, data), filename=name, **options)
+    return queue_import(upload=SimpleUploadedFile(name, data), filename=name, **options)
 
 
 class TestQueuedImports:

@@ -37,7 +37,7 @@ def abandoned(*, stored: bool, attempts: int = 1, status=FlowFileStatus.STARTED)
 class Sent(list):
     """Stands in for the broker: remembers which files were sent to a worker."""
 
-    def __call__(self, flow_file_id: int) -> None:
+    def __call__(self, *, flow_file_id: int) -> None:
         self.append(flow_file_id)
 
 
