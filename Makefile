@@ -10,7 +10,7 @@ POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/d0010
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test setup lint test-sqlite test-postgres coverage serve services browser clean bench
+.PHONY: demo test setup lint test-sqlite test-postgres coverage serve services browser clean bench bench-compare
 
 demo: setup ## Set up, migrate, import sample_data/, create the admin account, serve
 	$(PY) manage.py migrate --no-input -v0
@@ -72,3 +72,8 @@ clean:
 
 bench: setup ## Benchmark imports and pages (100k, 300k, 1M readings; SQLite and PostgreSQL)
 	$(PY) bench/run.py
+
+# The import at commit REV against the working tree, back to back (bench/compare.py).
+bench-compare: setup
+	@test -n "$(REV)" || { echo "usage: make bench-compare REV=<commit>"; exit 2; }
+	$(PY) bench/compare.py $(REV)

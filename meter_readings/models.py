@@ -181,6 +181,8 @@ class Meter(models.Model):
     """A meter serial (J0004) at one meter point."""
 
     # Indexed as the leading column of the unique constraint below.
+    # On PostgreSQL this reference is checked by statement-level triggers, not a foreign
+    # key (migration 0004, decision record 7); SQLite keeps the foreign key.
     meter_point = models.ForeignKey(
         MeterPoint, on_delete=models.PROTECT, related_name="meters", db_index=False
     )
@@ -223,8 +225,12 @@ CURRENT_READING_KEY = "one_current_reading_per_register_time"
 class Reading(models.Model):
     """One register reading (030), with the context of its 026, 028 and 032."""
 
+    # On PostgreSQL this reference is checked by statement-level triggers, not a foreign
+    # key (migration 0004, decision record 7); SQLite keeps the foreign key.
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="readings")
     # Indexed by the (flow_file, line_number) constraint below.
+    # On PostgreSQL this reference is checked by statement-level triggers, not a foreign
+    # key (migration 0004, decision record 7); SQLite keeps the foreign key.
     flow_file = models.ForeignKey(
         FlowFile, on_delete=models.PROTECT, related_name="readings", db_index=False
     )
@@ -255,6 +261,8 @@ class Reading(models.Model):
     is_superseded = models.BooleanField(default=False)
     # One-to-one through the partial unique constraint below, which indexes only the
     # few readings that supersede another instead of every row's NULL.
+    # On PostgreSQL this reference is checked by statement-level triggers, not a foreign
+    # key (migration 0004, decision record 7); SQLite keeps the foreign key.
     supersedes = models.ForeignKey(
         "self",
         null=True,

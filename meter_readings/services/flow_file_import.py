@@ -36,8 +36,13 @@ from meter_readings.models import (
     Reading,
 )
 from meter_readings.d0010.findings import error
-from meter_readings.services.batch_sql import MetersStoredConcurrently
-from meter_readings.services.batch_writer import DEFAULT_BATCH_SIZE, BatchWriter
+from meter_readings.services.batch import (
+    DEFAULT_BATCH_SIZE,
+    BatchWriter,
+    MetersStoredConcurrently,
+    StagedUpsert,
+    WritingStrategy,
+)
 from meter_readings.services.collector_pause import automatic_collection_paused
 from meter_readings.services.import_guard import ImportGuard, import_guard
 from meter_readings.services.read_ahead import ReadAhead
@@ -239,7 +244,7 @@ def _import(
                 type(conflict).__name__,
             )
             report = _import_in_transaction(
-                context, stream, on_progress, batch_size, copy_new_meters=False
+                replace(context, strategy=StagedUpsert()), stream, on_progress, batch_size
             )
         except _StoreNothing as verdict:
             # The file adds nothing, or strict mode refuses what it adds: its writes were
@@ -311,7 +316,6 @@ def _import_in_transaction(
     on_progress: Callable[[ImportProgress], None] | None,
     batch_size: int,
     *,
-    copy_new_meters: bool = True,
     verdict: _StoreNothing | None = None,
 ) -> ImportReport:
     """One attempt at the whole file, in one transaction (rolled back in a dry run)."""
@@ -327,7 +331,6 @@ def _import_in_transaction(
                 stream,
                 keep_readings=keep_readings,
                 batch_size=batch_size,
-                copy_new_meters=copy_new_meters,
                 verdict=verdict,
             ).execute(on_progress)
         if context.dry_run:
@@ -346,6 +349,8 @@ class _FileContext:
     dry_run: bool
     now: Callable[[], datetime]
     existing: FlowFile | None = None
+    # How batches store their meters (None: the default, batch.NewMetersStraightIn).
+    strategy: WritingStrategy | None = None
 
 
 class _ImportRun:
@@ -358,14 +363,12 @@ class _ImportRun:
         *,
         keep_readings: bool = True,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        copy_new_meters: bool = True,
         verdict: _StoreNothing | None = None,
     ) -> None:
         self.context = context
         self.stream = stream
         self.keep_readings = keep_readings
         self.batch_size = batch_size
-        self.copy_new_meters = copy_new_meters
         self.verdict = verdict
         # Accepted files under the same sender and file identifier, oldest first.
         self.earlier: list[FlowFile] = []
@@ -452,7 +455,7 @@ class _ImportRun:
                 flow_file=self.flow_file,
                 on_finding=self.add_finding,
                 batch_size=self.batch_size,
-                copy_new_meters=self.copy_new_meters,
+                strategy=self.context.strategy,
             )
         return None
 

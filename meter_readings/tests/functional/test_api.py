@@ -465,7 +465,7 @@ class TestUpload:
     def test_an_unexpected_failure_is_a_500_with_a_reference_not_internals(
         self, uploader, monkeypatch, caplog
     ):
-        from meter_readings.services import batch_writer
+        from meter_readings.services.batch import writer as batch_writer
 
         monkeypatch.setattr(batch_writer.BatchWriter, "flush", lambda self: 1 / 0)
 

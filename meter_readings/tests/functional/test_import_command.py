@@ -262,7 +262,7 @@ class TestImportD0010:
         assert output == f"{path}: failed: cannot read the file (Permission denied)\n"
 
     def test_an_unexpected_failure_is_one_line_not_a_traceback(self, flow, monkeypatch):
-        from meter_readings.services import batch_writer
+        from meter_readings.services.batch import writer as batch_writer
 
         monkeypatch.setattr(batch_writer.BatchWriter, "flush", lambda self: 1 / 0)
         path = flow("good.uff", d0010_bytes(simple_groups()))
@@ -278,7 +278,7 @@ class TestImportD0010:
     def test_a_failure_logs_its_traceback_only_when_asked(
         self, flow, monkeypatch, verbosity, traceback_shown
     ):
-        from meter_readings.services import batch_writer
+        from meter_readings.services.batch import writer as batch_writer
 
         monkeypatch.setattr(batch_writer.BatchWriter, "flush", lambda self: 1 / 0)
         path = flow("good.uff", d0010_bytes(simple_groups()))

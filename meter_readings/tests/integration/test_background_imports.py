@@ -3,7 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from meter_readings.models import FlowFile, FlowFileStatus, Reading
 from meter_readings.services.background import FlowFileNotRunnable, run_queued_import
-from meter_readings.services.batch_writer import BatchWriter
+from meter_readings.services.batch import BatchWriter
 from meter_readings.services.queueing import queue_import
 from meter_readings.tasks import import_queued_flow_file
 from meter_readings.tests.d0010_files import MPAN_B, d0010_bytes, simple_groups

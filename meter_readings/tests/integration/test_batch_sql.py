@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 
 from meter_readings.models import Meter
-from meter_readings.services.batch_sql import PostgresBatchSql
+from meter_readings.services.batch.sql.postgresql import PostgresBatchSql
 from meter_readings.tests.postgres import only_postgresql
 
 pytestmark = [pytest.mark.django_db, only_postgresql]

@@ -21,7 +21,7 @@ from meter_readings.models import (
 )
 from meter_readings.services import UnableToImportFlowFile, import_flow_file
 from meter_readings.services import flow_file_import
-from meter_readings.services.batch_writer import BatchWriter, ReadingsWithoutMeter
+from meter_readings.services.batch import BatchWriter, ReadingsWithoutMeter
 from meter_readings.tests.d0010_files import (
     MPAN_A,
     MPAN_B,
@@ -646,9 +646,9 @@ class TestNewMetersOfABatch:
 class TestBatchesOfNewAndHeldMeters:
     """One batch with readings of meters held before it and of meters it creates.
 
-    On PostgreSQL the first are matched by meter id and the second COPY-ed straight
-    into the reading table; on SQLite all are staged and matched. Either way, the same
-    outcome.
+    The second go straight into the reading table (COPY on PostgreSQL, multi-row
+    INSERTs on SQLite); the first are matched with what is held, by meter id on
+    PostgreSQL and by MPAN core and serial on SQLite. Either way, the same outcome.
     """
 
     HELD = [

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meter_readings.services.batch_sql import _statement_sizes
+from meter_readings.services.batch.sql.base import _statement_sizes
 
 
 @given(total=st.integers(min_value=0, max_value=50_000), limit=st.integers(1, 5_000))

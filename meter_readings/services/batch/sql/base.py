@@ -1,23 +1,24 @@
-"""The SQL a batch of parsed records is written with, and each database's dialect of it.
+"""The SQL a batch of parsed records is written with: what both databases share.
 
-``BatchWriter`` decides what to write; this module says how, in as few statements as
-possible, none of them per record. Every statement runs inside the database driver with
-Python's GIL released, so the import can parse the next batch meanwhile (``read_ahead``):
-on SQLite that is why rows go many to an INSERT rather than through ``executemany``
-(which releases and retakes the GIL for every row), and why rows come back as one JSON
-value rather than one row at a time.
+``BatchWriter`` decides what to write; this package says how, in as few statements as
+possible, none of them per record. As Django's ``db/backends`` does, the statements are
+written once here and each database overrides only what differs (``sqlite``,
+``postgresql``); ``for_connection()`` in the package picks one.
+
+Every statement runs inside the database driver with Python's GIL released, so the
+import can parse the next batch meanwhile (``read_ahead``): on SQLite that is why rows go
+many to an INSERT rather than through ``executemany`` (which releases and retakes the GIL
+for every row), and why rows come back as one JSON value rather than one row at a time.
 """
 
-import json
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain, groupby
+from itertools import groupby
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
-from django.db import IntegrityError, connection
+from django.db import connection
 from django.db.models import Field, Model
 
 from meter_readings.d0010 import MeterPointRecord, MeterRecord, RegisterReading
@@ -38,6 +39,15 @@ METER_OF = attrgetter("mpan_core", "serial_number")
 METER_KEYS = frozenset({"one_meter_point_per_mpan_core", "one_meter_per_serial_per_mpan"})
 
 
+class ReadingsWithoutMeter(Exception):
+    """Readings of a batch found no stored meter: the file is failed, never thinned.
+
+    Cannot happen while the parser yields no reading before its 026 and 028 (which a
+    batch stores first); raised so that a broken invariant rolls the file back rather
+    than silently dropping readings.
+    """
+
+
 class MetersStoredConcurrently(Exception):
     """Another transaction stored a meter point or meter this batch was creating.
 
@@ -51,7 +61,8 @@ class MetersStoredConcurrently(Exception):
 class MeterIds:
     """A batch's meters by (MPAN core, serial): those it created, and those held before.
 
-    ``held`` may be empty: only a dialect that ``matches_by_meter_id`` fills it.
+    ``held`` may be empty: only a dialect whose ``match_readings_of_held_meters`` stages
+    readings by meter id (PostgreSQL) fills it.
     """
 
     created: dict[MeterKey, int]
@@ -164,8 +175,6 @@ class BatchSql:
     """The statements, written once; subclasses supply each database's dialect."""
 
     true, false = "1", "0"
-    # Readings of held meters are staged by meter id (else by MPAN core and serial).
-    matches_by_meter_id = False
 
     def __init__(self) -> None:
         quote = connection.ops.quote_name
@@ -179,13 +188,6 @@ class BatchSql:
             (("meter_id", _ID), ("flow_file_id", _ID), ("is_superseded", _FLAG), *_READING_ITEMS),
         )
         self._adapted: dict[datetime, Any] = {}
-
-    @staticmethod
-    def for_connection() -> "BatchSql":
-        """The dialect of Django's default database."""
-        if connection.vendor == "postgresql":
-            return PostgresBatchSql()
-        return SqliteBatchSql()
 
     # -- dialect -------------------------------------------------------------------
 
@@ -240,6 +242,23 @@ class BatchSql:
         ``MetersStoredConcurrently``.
         """
         raise NotImplementedError
+
+    def match_readings_of_held_meters(
+        self, cursor: Any, readings: list[RegisterReading], meter_ids: MeterIds
+    ) -> None:
+        """Match ``readings`` (of meters held before the batch) with what is held.
+
+        Into ``MATCHED_READINGS``; each database stages them the way it finds them
+        fastest (by default, by MPAN core and serial).
+        """
+        self.match_by_key(cursor, readings)
+
+    def match_by_key(self, cursor: Any, readings: list[RegisterReading]) -> None:
+        """Stage ``readings`` by MPAN core and serial; match them with what is held."""
+        row = self.reading_row
+        # In MPAN order: the indexes are probed key by key, not at random.
+        self.stage(cursor, STAGED_READINGS, sorted(map(row, readings), key=itemgetter(0)))
+        self.match_staged_readings(cursor)
 
     # -- statements ----------------------------------------------------------------
 
@@ -455,324 +474,17 @@ class BatchSql:
         return _READING_VALUES(record)
 
 
-class SqliteBatchSql(BatchSql):
-
-    def stage(self, cursor: Any, table: BulkTable, rows: Iterable[tuple]) -> None:
-        rows = rows if isinstance(rows, list) else list(rows)
-        # Many rows per INSERT, not executemany: executemany releases and retakes the
-        # GIL for every row, which the parsing thread would turn into a wait of up to
-        # 5 ms each; one statement releases it once, for all its rows.
-        row = "(" + ", ".join(["?"] * len(table.columns)) + ")"
-        columns = ", ".join(table.column_names)
-        raw_cursor = cursor.cursor
-        start = 0
-        for count in _statement_sizes(len(rows), MAX_STAGED_PARAMETERS // len(table.columns)):
-            chunk = rows[start : start + count]
-            start += count
-            # Straight to sqlite3: the SQL is already in its "?" style, and Django would
-            # rewrite thousands of placeholders on every call.
-            sqlite3.Cursor.execute(
-                raw_cursor,
-                f"INSERT INTO {table.name} ({columns}) VALUES {', '.join([row] * count)}",
-                list(chain.from_iterable(chunk)),
-            )
-
-    def empty_staging_tables(self, cursor: Any) -> None:
-        for table in STAGING_TABLES:
-            cursor.execute(f"DELETE FROM {table.name}")
-
-    def same(self, left: str, right: str) -> str:
-        return f"{left} IS {right}"
-
-    def select_rows(
-        self, cursor: Any, columns: tuple[str, ...], source: str, params: list
-    ) -> list[Sequence[Any]]:
-        """Every row of ``SELECT columns FROM source``.
-
-        As one JSON value: fetching rows one at a time would switch the GIL to the
-        parsing thread and back for every row.
-        """
-        cursor.execute(
-            f"SELECT json_group_array(json_array({', '.join(columns)})) FROM {source}", params
-        )
-        return json.loads(cursor.fetchone()[0])
-
-    def store_meters(
-        self,
-        cursor: Any,
-        meter_points: list[MeterPointRecord],
-        meters: list[MeterRecord],
-        readings: list[RegisterReading],
-    ) -> MeterIds:
-        # SQLite has one writer at a time, and the import's transaction is it from its
-        # start (BEGIN IMMEDIATE, see settings; and it has written its flow file): the
-        # meters this batch inserts are exactly those numbered above the highest id
-        # before it. Only they come back to Python; the
-        # readings of the others are matched in the database, by MPAN core and serial.
-        before = self.last_id(cursor, self.meter_table)
-        keys, inserted = self.upsert_meters(cursor, meter_points, meters)
-        if not inserted:
-            return MeterIds(created={}, held={})
-        numbered = self.ids_numbered(cursor, self.meter_table, keys, inserted, before)
-        if numbered:
-            return MeterIds(created=numbered, held={})
-        created = self.select_rows(
-            cursor,
-            ("mp.mpan_core", "m.serial_number", "m.id"),
-            f"{self.meter_table} m JOIN {self.meter_point_table} mp "
-            "ON mp.id = m.meter_point_id WHERE m.id > %s",
-            [before],
-        )
-        return MeterIds(created={(mpan, serial): id_ for mpan, serial, id_ in created}, held={})
-
-    def last_id(self, cursor: Any, table: str) -> int:
-        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
-        return int(cursor.fetchone()[0])
-
-    def ids_numbered(
-        self, cursor: Any, table: str, keys: list, inserted: int, before: int | None
-    ) -> dict:
-        if not inserted or inserted != len(keys) or before is None:
-            return {}
-        # Every row staged was new: inserted in the order staged, each numbered one above
-        # the last (AUTOINCREMENT; and this transaction is the only writer), so their ids
-        # are the run ending at the highest, all above the highest before.
-        first_id = self.last_id(cursor, table) - inserted + 1
-        if first_id <= before:
-            return {}
-        return dict(zip(keys, range(first_id, first_id + inserted)))
-
-    def in_staged_order(self, alias: str) -> str:
-        # A temporary table's rows are read back in rowid order, the order inserted:
-        # no sort is needed.
-        return f"ORDER BY {alias}.rowid"
-
-    def matched_outcome(self, cursor: Any, flow_file_id: int) -> tuple[int, int, int, list]:
-        # One row, the repeats as JSON (see select_rows).
-        cursor.execute(
-            "SELECT count(*), coalesce(sum(earlier_id IS NOT NULL AND same_content = 1), 0), "
-            "coalesce(sum(earlier_id IS NOT NULL AND same_content = 0), 0), "
-            "json_group_array(json_array(line_number, earlier_line_number, same_content)) "
-            f"FILTER (WHERE earlier_flow_file_id = %s) FROM {MATCHED_READINGS.name}",
-            [flow_file_id],
-        )
-        matched, duplicates, superseding, repeats = cursor.fetchone()
-        return matched, duplicates, superseding, json.loads(repeats)
-
-    def _reading_items(self, record: RegisterReading) -> tuple:
-        # Runs for every reading: the cached time looked up here, not through a call.
-        read_at = self._adapted.get(record.read_at) or self.param_datetime(record.read_at)
-        md_reset_at = record.md_reset_at
-        return (
-            record.line_number,
-            record.register_id,
-            read_at,
-            # Plain notation, exactly as parsed: never through a float.
-            format(record.value, "f"),
-            record.reading_type,
-            record.bsc_validation_status,
-            record.reading_flag,
-            record.reading_method,
-            None if md_reset_at is None else self.param_datetime(md_reset_at),
-            record.md_reset_count,
-            record.validation_reason_code,
-            record.validation_status,
-        )
-
-    def param_datetime(self, value: datetime | None) -> Any:
-        # Django stores SQLite datetimes as naive UTC text; readings in a file share
-        # few distinct times, so each is adapted once.
-        if value is None:
-            return None
-        adapted = self._adapted.get(value)
-        if adapted is None:
-            if len(self._adapted) >= ADAPTED_DATETIME_CACHE:
-                self._adapted.clear()
-            adapted = self._adapted[value] = connection.ops.adapt_datetimefield_value(value)
-        return adapted
-
-
-class PostgresBatchSql(BatchSql):
-    true, false = "true", "false"
-    matches_by_meter_id = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._sequences: dict[type[Model], str] = {}
-        self._types: dict[str, list[str]] = {}
-        # New meter points and meters, numbered from their sequences.
-        self.new_meter_points = BulkTable(
-            self.meter_point_table,
-            _fields(
-                MeterPoint, "id", "mpan_core", "distributor_id", "check_digit_valid", "is_amsid"
-            ),
-        )
-        self.new_meters = BulkTable(
-            self.meter_table, _fields(Meter, "id", "meter_point_id", "serial_number")
-        )
-
-    def stage(self, cursor: Any, table: BulkTable, rows: Iterable[tuple]) -> None:
-        if isinstance(rows, list) and not rows:
-            return
-        # Binary COPY: values go as the database stores them (a timestamp as its
-        # microseconds, a number as its digits), so neither side formats or parses
-        # text. Straight to psycopg, its errors as Django's (an IntegrityError...).
-        with (
-            connection.wrap_database_errors,
-            cursor.cursor.copy(
-                f"COPY {table.name} ({', '.join(table.column_names)}) FROM STDIN (FORMAT BINARY)"
-            ) as copy,
-        ):
-            copy.set_types(self._column_types(table))
-            for row in rows:
-                copy.write_row(row)
-
-    def _column_types(self, table: BulkTable) -> list[str]:
-        """The PostgreSQL type of each of ``table``'s columns, without modifiers."""
-        types = self._types.get(table.name)
-        if types is None:
-            types = self._types[table.name] = [
-                str(field.db_type(connection)).split("(")[0] for _, field in table.columns
-            ]
-        return types
-
-    def create_staging_tables(self, cursor: Any) -> None:
-        # Each batch's statements are estimated as costly enough to compile with JIT,
-        # which takes longer (150 ms and more) than running them; for this
-        # transaction only.
-        cursor.execute("SET LOCAL jit = off")
-        super().create_staging_tables(cursor)
-
-    def empty_staging_tables(self, cursor: Any) -> None:
-        # TRUNCATE, not DELETE: autovacuum never visits temporary tables, so deleted
-        # rows would pile up for the rest of the file.
-        cursor.execute(f"TRUNCATE {', '.join(table.name for table in STAGING_TABLES)}")
-
-    def same(self, left: str, right: str) -> str:
-        return f"{left} IS NOT DISTINCT FROM {right}"
-
-    def probe(self, join: str, table: str, alias: str, columns: str, condition: str) -> str:
-        # LATERAL ... LIMIT 1 cannot be flattened into a join, so each staged row is
-        # one index probe: a plain join lets the planner hash-join against a scan of
-        # the whole table, and every batch would cost more as the table grows.
-        return (
-            f"{join} LATERAL (SELECT {columns} FROM {table} {alias} WHERE {condition} "
-            f"LIMIT 1) {alias} ON true"
-        )
-
-    def id_in(self, column: str, subquery: str) -> str:
-        # An array is a list of keys to the planner; "IN (subquery)" may be planned as
-        # a semi-join against a scan of the whole table.
-        return f"{column} = ANY(ARRAY({subquery}))"
-
-    def store_meters(
-        self,
-        cursor: Any,
-        meter_points: list[MeterPointRecord],
-        meters: list[MeterRecord],
-        readings: list[RegisterReading],
-    ) -> MeterIds:
-        # Look up what is held, number the rest from their sequences and COPY them: a
-        # COPY stores rows at a fraction of the cost of INSERT ... ON CONFLICT, but
-        # fails (MetersStoredConcurrently) where that would wait and skip.
-        mpans = {r.mpan_core for r in meter_points}
-        mpans.update(r.mpan_core for r in meters)
-        # Readings come meter by meter: one key per run of them.
-        mpans.update(mpan for (mpan, _), _ in groupby(map(METER_OF, readings)))
-        point_ids, held = self._held_meters(cursor, mpans)
-        new_points = {
-            mpan: point
-            for mpan, point in first_of_each_mpan(meter_points).items()
-            if mpan not in point_ids
-        }
-        new_meters = [
-            key
-            for key in dict.fromkeys(map(METER_OF, meters))
-            if key not in held and (key[0] in point_ids or key[0] in new_points)
-        ]
-        new_point_ids = self._reserve_ids(cursor, MeterPoint, len(new_points))
-        created = dict(zip(new_meters, self._reserve_ids(cursor, Meter, len(new_meters))))
-        point_ids.update(zip(new_points, new_point_ids))
-        try:
-            self.stage(
-                cursor,
-                self.new_meter_points,
-                [
-                    (point_id, p.mpan_core, p.distributor_id, p.check_digit_valid, p.is_amsid)
-                    for point_id, p in zip(new_point_ids, new_points.values())
-                ],
-            )
-            if created:
-                self.stage(
-                    cursor,
-                    self.new_meters,
-                    ((id_, point_ids[mpan], serial) for (mpan, serial), id_ in created.items()),
-                )
-        except IntegrityError as error:
-            constraint = getattr(getattr(error.__cause__, "diag", None), "constraint_name", "")
-            if constraint in METER_KEYS:
-                raise MetersStoredConcurrently(str(error)) from error
-            raise
-        return MeterIds(created=created, held=held)
-
-    def _held_meters(
-        self, cursor: Any, mpans: set[str]
-    ) -> tuple[dict[str, int], dict[MeterKey, int]]:
-        """The meter points held for ``mpans`` and all their meters, by key."""
-        point_ids: dict[str, int] = {}
-        meters: dict[MeterKey, int] = {}
-        # Each MPAN core probed in the index, in order, then each of its meters: a
-        # plain "= ANY" may be planned as a scan of the whole table (the planner sees
-        # a table an import is filling as larger than its statistics say), and OFFSET 0
-        # keeps the meters' subquery from being flattened into a join (see probe).
-        cursor.execute(
-            "SELECT k.mpan_core, mp.id, m.serial_number, m.id "
-            "FROM unnest(string_to_array(%s, ',')) k (mpan_core) "
-            + self.probe("JOIN", self.meter_point_table, "mp", "id", "mp.mpan_core = k.mpan_core")
-            + f" LEFT JOIN LATERAL (SELECT serial_number, id FROM {self.meter_table} m "
-            "WHERE m.meter_point_id = mp.id OFFSET 0) m ON true",
-            # One string, not a list: Django's driver quotes a list's every item in
-            # Python. A core is 13 digits (the parser stores no other).
-            [",".join(sorted(mpans))],
-        )
-        for mpan, point_id, serial, meter_id in cursor.fetchall():
-            point_ids[mpan] = point_id
-            if meter_id is not None:
-                meters[mpan, serial] = meter_id
-        return point_ids, meters
-
-    def _reserve_ids(self, cursor: Any, model: type[Model], count: int) -> list[int]:
-        """``count`` ids from ``model``'s sequence, which no other row will take."""
-        if not count:
-            return []
-        cursor.execute(
-            "SELECT min(id), max(id), "
-            "CASE WHEN max(id) - min(id) + 1 > count(*) THEN array_agg(id) END "
-            "FROM (SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) reserved",
-            [self._sequence(model), count],
-        )
-        first, last, scattered = cursor.fetchone()
-        # Usually one run of numbers (no other import took any meanwhile): only its ends
-        # come back, not every number.
-        return list(range(first, last + 1)) if scattered is None else scattered
-
-    def _sequence(self, model: type[Model]) -> str:
-        """The name of the sequence numbering ``model``'s rows (looked up once)."""
-        if model not in self._sequences:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [model._meta.db_table])
-                self._sequences[model] = cursor.fetchone()[0]
-        return self._sequences[model]
-
-    def matched_outcome(self, cursor: Any, flow_file_id: int) -> tuple[int, int, int, list]:
-        cursor.execute(
-            "SELECT count(*), "
-            "count(*) FILTER (WHERE earlier_id IS NOT NULL AND same_content), "
-            "count(*) FILTER (WHERE earlier_id IS NOT NULL AND NOT same_content), "
-            "coalesce(json_agg(json_build_array(line_number, earlier_line_number, "
-            "same_content)) FILTER (WHERE earlier_flow_file_id = %s), '[]') "
-            f"FROM {MATCHED_READINGS.name}",
-            [flow_file_id],
-        )
-        matched, duplicates, superseding, repeats = cursor.fetchone()
-        return matched, duplicates, superseding, repeats
+def runs_by_meter(
+    readings: list[RegisterReading], meter_ids: dict[MeterKey, int]
+) -> tuple[list[tuple[int, list[RegisterReading]]], list[RegisterReading]]:
+    """The readings of ``meter_ids``' meters, as (meter id, its run of readings); the others."""
+    runs: list[tuple[int, list[RegisterReading]]] = []
+    others: list[RegisterReading] = []
+    # Readings come meter by meter: one lookup per run of them.
+    for key, run in groupby(readings, key=METER_OF):
+        meter_id = meter_ids.get(key)
+        if meter_id is None:
+            others.extend(run)
+        else:
+            runs.append((meter_id, list(run)))
+    return runs, others

@@ -1,33 +1,21 @@
 """Persist parsed records in batches, set-wise, a few statements per batch.
 
-Per batch, whatever its size (the statements are in ``batch_sql``):
+Per batch, whatever its size (the statements are in ``batch.sql``, one module per
+database):
 
-1. meter points and meters: the new ones stored, in sets (``BatchSql.store_meters``).
-   On PostgreSQL the held ones are looked up, the new ones numbered from their
-   sequences and ``COPY``-ed; on SQLite they are staged and inserted with
-   ``ON CONFLICT DO NOTHING``, and the ones that insert made come back;
-2. the readings of a meter this batch created (nothing can be held for it yet) go
-   straight into the reading table, ``COPY`` or multi-row INSERT;
-3. the other readings are staged (by meter id on PostgreSQL, by MPAN core and serial on
-   SQLite) and matched, in one statement, with the current reading for their (meter,
-   register, reading time) through the partial unique index: no match is a new
-   reading, the same content is one already held, a different content supersedes the
-   earlier one; superseded readings are marked, new ones inserted, and one row comes
-   back with the counts and any same-file repeats to report;
-4. site visits are staged and inserted, linked to their meter point, meter and reading.
-
-``COPY`` has no conflict handling: if another import stores one of the same new meter
-points or meters first, ``store_meters`` raises ``MetersStoredConcurrently`` and the
-import runs the file again with ``copy_new_meters=False``: every batch then stages its
-meter points, meters and readings by key, inserts with ``ON CONFLICT DO NOTHING`` (which
-waits for such rows, then skips them) and matches every reading.
+1. meter points and meters: the new ones stored, in sets, and the readings that need no
+   match written straight in, as the writing strategy says (``batch.strategies``);
+2. the other readings are staged and matched, in one statement, with the current
+   reading for their (meter, register, reading time) through the partial unique index:
+   no match is a new reading, the same content is one already held, a different content
+   supersedes the earlier one; superseded readings are marked, new ones inserted, and one
+   row comes back with the counts and any same-file repeats to report;
+3. site visits are staged and inserted, linked to their meter point, meter and reading.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import groupby
-from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -36,27 +24,18 @@ from meter_readings.d0010 import FindingCode, MeterPointRecord, MeterRecord, Reg
 from meter_readings.d0010 import SiteVisitRecord
 from meter_readings.d0010.findings import Finding, warning
 from meter_readings.models import FlowFile
-from meter_readings.services.batch_sql import (
-    METER_OF,
-    STAGED_METER_READINGS,
-    STAGED_READINGS,
+from meter_readings.services.batch import sql as dialects
+from meter_readings.services.batch.sql.base import (
     STAGED_SITE_VISITS,
-    BatchSql,
-    MeterKey,
+    MeterIds,
+    ReadingsWithoutMeter,
+    runs_by_meter,
 )
+from meter_readings.services.batch.strategies import NewMetersStraightIn, WritingStrategy
 
 DEFAULT_BATCH_SIZE = 10000
 
 type ReadingKey = tuple[str, str, str, datetime]
-
-
-class ReadingsWithoutMeter(Exception):
-    """Readings of a batch found no stored meter: the file is failed, never thinned.
-
-    Cannot happen while the parser yields no reading before its 026 and 028 (which a
-    batch stores first); raised so that a broken invariant rolls the file back rather
-    than silently dropping readings.
-    """
 
 
 @dataclass
@@ -77,15 +56,15 @@ class BatchWriter:
         flow_file: FlowFile,
         on_finding: Callable[[Finding], None],
         batch_size: int = DEFAULT_BATCH_SIZE,
-        copy_new_meters: bool = True,
+        strategy: WritingStrategy | None = None,
     ) -> None:
-        """``copy_new_meters=False`` puts every batch on the staged path (see above)."""
+        """``strategy`` is how meters are stored (``NewMetersStraightIn`` by default)."""
         self.flow_file = flow_file
         self.on_finding = on_finding
         self.batch_size = batch_size
-        self.copy_new_meters = copy_new_meters
+        self.strategy = strategy or NewMetersStraightIn()
         self.counts = WriteCounts()
-        self._sql = BatchSql.for_connection()
+        self._sql = dialects.for_connection()
         self._staging_ready = False
         self._meter_points: list[MeterPointRecord] = []
         self._meters: list[MeterRecord] = []
@@ -148,20 +127,10 @@ class BatchWriter:
                 sql.create_staging_tables(cursor)
                 self._staging_ready = True
             sql.empty_staging_tables(cursor)
-            if self.copy_new_meters:
-                meter_ids = sql.store_meters(cursor, self._meter_points, self._meters, readings)
-                self.counts.meters_created += len(meter_ids.created)
-                held = self._store_new_readings(cursor, flow_file_id, readings, meter_ids.created)
-                if held and sql.matches_by_meter_id:
-                    self._match_by_meter_id(cursor, held, meter_ids.held)
-                elif held:
-                    self._match_by_key(cursor, held)
-            else:
-                _, inserted = sql.upsert_meters(cursor, self._meter_points, self._meters)
-                self.counts.meters_created += inserted
-                held = readings
-                if held:
-                    self._match_by_key(cursor, held)
+            held, meters_created = self.strategy.write_meters_and_stage_readings(
+                sql, cursor, self, self._meter_points, self._meters, readings
+            )
+            self.counts.meters_created += meters_created
             if held:
                 self._store_matched(cursor, flow_file_id, held)
             if self._site_visits:
@@ -188,51 +157,21 @@ class BatchWriter:
         self._readings.clear()
         self._site_visits.clear()
 
-    def _store_new_readings(
-        self,
-        cursor: Any,
-        flow_file_id: int,
-        readings: list[RegisterReading],
-        created: dict[MeterKey, int],
+    def store_new_readings(
+        self, cursor: Any, readings: list[RegisterReading], meter_ids: MeterIds
     ) -> list[RegisterReading]:
-        """Insert the readings of the ``created`` meters; returns the others."""
+        """Insert the readings of the meters this batch created; returns the others."""
+        created = meter_ids.created
         if not created:
             return readings
         sql = self._sql
-        runs, held = _runs_by_meter(readings, created)
+        runs, held = runs_by_meter(readings, created)
         if runs:
             # Rows made as the COPY sends them: the database works on the rows sent while
             # Python makes the next ones.
-            sql.stage(cursor, sql.new_readings, sql.new_reading_rows(flow_file_id, runs))
+            sql.stage(cursor, sql.new_readings, sql.new_reading_rows(self.flow_file.pk, runs))
             self.counts.readings_imported += sum(len(run) for _, run in runs)
         return held
-
-    def _match_by_key(self, cursor: Any, readings: list[RegisterReading]) -> None:
-        """Stage ``readings`` by MPAN core and serial; match them with what is held."""
-        sql = self._sql
-        row = sql.reading_row
-        # In MPAN order: the indexes are probed key by key, not at random.
-        sql.stage(cursor, STAGED_READINGS, sorted(map(row, readings), key=itemgetter(0)))
-        sql.match_staged_readings(cursor)
-
-    def _match_by_meter_id(
-        self, cursor: Any, readings: list[RegisterReading], held: dict[MeterKey, int]
-    ) -> None:
-        """Stage ``readings`` by the ``held`` meters' ids; match them with what is held."""
-        sql = self._sql
-        row = sql.meter_reading_row
-        runs, lost = _runs_by_meter(readings, held)
-        if lost:
-            # The parser yields no reading before its 026 and 028, which a batch stores
-            # first: fail the file (rolling it back) rather than lose a reading.
-            raise ReadingsWithoutMeter(
-                f"{len(lost)} reading(s) of a batch found no meter "
-                f"(first at line {lost[0].line_number})"
-            )
-        # In meter order: the reading index is probed key by key, not at random.
-        rows = [row(meter_id, record) for meter_id, run in runs for record in run]
-        sql.stage(cursor, STAGED_METER_READINGS, sorted(rows, key=itemgetter(0)))
-        sql.match_staged_meter_readings(cursor)
 
     def _store_matched(
         self, cursor: Any, flow_file_id: int, readings: list[RegisterReading]
@@ -274,19 +213,3 @@ class BatchWriter:
                 "030",
             )
         )
-
-
-def _runs_by_meter(
-    readings: list[RegisterReading], meter_ids: dict[MeterKey, int]
-) -> tuple[list[tuple[int, list[RegisterReading]]], list[RegisterReading]]:
-    """The readings of ``meter_ids``' meters, as (meter id, its run of readings); the others."""
-    runs: list[tuple[int, list[RegisterReading]]] = []
-    others: list[RegisterReading] = []
-    # Readings come meter by meter: one lookup per run of them.
-    for key, run in groupby(readings, key=METER_OF):
-        meter_id = meter_ids.get(key)
-        if meter_id is None:
-            others.extend(run)
-        else:
-            runs.append((meter_id, list(run)))
-    return runs, others
