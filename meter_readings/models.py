@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
 
-from meter_readings.d0010 import codes
+from meter_readings.d0010 import codes, records
 from meter_readings.d0010.values import STORED_DECIMAL_PLACES, STORED_INTEGER_DIGITS
 
 
@@ -203,18 +203,9 @@ class Meter(models.Model):
 
 
 # The items a reading carries besides its key (meter, register, time), in DTC order:
-# what a resend must match to be "already held", and what every listing shows.
-READING_ITEMS = (
-    "value",
-    "reading_type",
-    "bsc_validation_status",
-    "reading_flag",
-    "reading_method",
-    "md_reset_at",
-    "md_reset_count",
-    "validation_reason_code",
-    "validation_status",
-)
+# what a resend must match to be "already held", and what every listing shows. Declared
+# once, with the parser's record (d0010/records.py); each is a field of Reading below.
+READING_ITEMS = tuple(item.name for item in records.READING_ITEMS)
 
 
 # The key two concurrent imports of the same reading meet on (the second waits, then

@@ -7,6 +7,7 @@ them in any batch size without tracking the hierarchy itself.
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Final, Literal
 
 from meter_readings.d0010 import codes
 from meter_readings.d0010.findings import Finding
@@ -82,6 +83,35 @@ class SiteVisitRecord:
     mpan_core: str
     serial_number: str = ""
     reading_line_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingItem:
+    """A data item a reading carries besides its key (meter point, meter, register, time)."""
+
+    name: str  # the RegisterReading attribute and the Reading model field
+    data_item: str  # its DTC reference and name
+    # How a database row carries it: as is, or converted (exact decimals in plain
+    # notation, aware date-times as the database stores them).
+    kind: Literal["text", "boolean", "count", "decimal", "datetime"]
+
+
+# A reading's items, declared once, in DTC order: what a resend must match to be
+# "already held" (models.READING_ITEMS), the columns the import stages and the rows it
+# makes (services/batch/sql), and what the admin, the API and the CSV export show derive
+# from it. A new item: here and on RegisterReading below, the parser's reading of it
+# (parser.py), and the Reading model's field (models.py, then a migration).
+READING_ITEMS: Final[tuple[ReadingItem, ...]] = (
+    ReadingItem("value", "J0040 Register Reading", "decimal"),
+    ReadingItem("reading_type", "J0171 Reading Type", "text"),
+    ReadingItem("bsc_validation_status", "J0022 BSC Validation Status", "text"),
+    ReadingItem("reading_flag", "J0045 Meter Reading Flag", "boolean"),
+    ReadingItem("reading_method", "J1888 Reading Method", "text"),
+    ReadingItem("md_reset_at", "J0044 MD Reset Date & Time", "datetime"),
+    ReadingItem("md_reset_count", "J1013 Number of MD Resets", "count"),
+    ReadingItem("validation_reason_code", "J0332 Meter Reading Reason Code", "text"),
+    ReadingItem("validation_status", "J0047 Meter Reading Status", "boolean"),
+)
 
 
 @dataclass(slots=True)

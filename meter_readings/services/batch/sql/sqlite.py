@@ -2,7 +2,7 @@
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection
 
 from meter_readings.d0010 import MeterPointRecord, MeterRecord, RegisterReading
+from meter_readings.d0010.records import READING_ITEMS, ReadingItem
 from meter_readings.services.batch.sql.base import (
     ADAPTED_DATETIME_CACHE,
     MATCHED_READINGS,
@@ -20,6 +21,32 @@ from meter_readings.services.batch.sql.base import (
     MeterIds,
     _statement_sizes,
 )
+
+
+def reading_row_function(items: tuple[ReadingItem, ...]) -> Callable[..., tuple]:
+    """``row(sql, record)``: a reading as SQLite's staged row, written from ``items``.
+
+    The row is the line number, register, time, then each item, as ``_READING_ITEMS``
+    orders them. This runs for every reading, so the function is written out from the
+    declaration once, as a hand-made tuple would be (as ``dataclasses`` writes
+    ``__init__``): one attribute per item, the conversions inline, no loop per row.
+    """
+    conversions = {
+        # Plain notation, exactly as parsed: never through a float.
+        "decimal": "format(record.{name}, 'f')",
+        "datetime": "(None if record.{name} is None else sql.param_datetime(record.{name}))",
+    }
+    values = [
+        "record.line_number",
+        "record.register_id",
+        # The cached time looked up inline, not through a call.
+        "(sql._adapted.get(record.read_at) or sql.param_datetime(record.read_at))",
+        *(conversions.get(item.kind, "record.{name}").format(name=item.name) for item in items),
+    ]
+    source = f"def reading_row(sql, record):\n    return ({', '.join(values)},)\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<reading_row_function>", "exec"), {"format": format}, namespace)
+    return namespace["reading_row"]
 
 
 class SqliteBatchSql(BatchSql):
@@ -126,25 +153,8 @@ class SqliteBatchSql(BatchSql):
         matched, duplicates, superseding, repeats = cursor.fetchone()
         return matched, duplicates, superseding, json.loads(repeats)
 
-    def _reading_items(self, record: RegisterReading) -> tuple:
-        # Runs for every reading: the cached time looked up here, not through a call.
-        read_at = self._adapted.get(record.read_at) or self.param_datetime(record.read_at)
-        md_reset_at = record.md_reset_at
-        return (
-            record.line_number,
-            record.register_id,
-            read_at,
-            # Plain notation, exactly as parsed: never through a float.
-            format(record.value, "f"),
-            record.reading_type,
-            record.bsc_validation_status,
-            record.reading_flag,
-            record.reading_method,
-            None if md_reset_at is None else self.param_datetime(md_reset_at),
-            record.md_reset_count,
-            record.validation_reason_code,
-            record.validation_status,
-        )
+    # Line number, register, time and the declared items, as SQLite takes them.
+    _reading_items = reading_row_function(READING_ITEMS)
 
     def param_datetime(self, value: datetime | None) -> Any:
         # Django stores SQLite datetimes as naive UTC text; readings in a file share
