@@ -7,6 +7,7 @@ from drf_spectacular.views import (
 )
 from rest_framework.routers import DefaultRouter
 
+from meter_readings.api.redoc_bundle import redoc_bundle
 from meter_readings.api.views import (
     EXPORT_RENDERERS,
     FlowFileViewSet,
@@ -38,6 +39,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both pages load their scripts as files, never inline, for the Content-Security-Policy.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("redoc/bundle.js", redoc_bundle, name="redoc-bundle"),
     path(
         "redoc/",
         SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),

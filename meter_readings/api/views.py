@@ -84,7 +84,8 @@ def _query_flag(request: Request, name: str) -> bool:
     raw = request.query_params.get(name, "false").strip().lower()
     if raw in ("true", "1", "yes"):
         return True
-    if raw in ("false", "0", "no", ""):
+    # Present but empty is an error, as for every other parameter (not "no flag").
+    if raw in ("false", "0", "no"):
         return False
     raise ValidationError({name: [f"{raw!r} is not true or false."]})
 

@@ -148,8 +148,13 @@ class TestSecurityHeaders:
     def test_the_api_documentation_loads_nothing_from_outside(self, admin_client):
         redoc = admin_client.get("/api/redoc/")
 
+        bundle = admin_client.get("/api/redoc/bundle.js")
+
         assert redoc.status_code == 200
         assert b"fonts.googleapis" not in redoc.content and b"https://" not in redoc.content
+        assert b"/api/redoc/bundle.js" in redoc.content
+        assert bundle.status_code == 200 and b"cdn.redoc.ly" not in bundle.content
+        assert b"/static/meter_readings/redoc-logo.svg" in bundle.content
 
 
 @pytest.mark.django_db
