@@ -20,7 +20,7 @@ from meter_readings.models import (
     SiteVisit,
 )
 from meter_readings.services import UnableToImportFlowFile, import_flow_file
-from meter_readings.services import flow_file_import
+from meter_readings.services import _import_run, flow_file_import, import_types
 from meter_readings.services.batch import BatchWriter, ReadingsWithoutMeter
 from meter_readings.tests.d0010_files import (
     MPAN_A,
@@ -202,8 +202,8 @@ class TestFindings:
         assert (flow_file.error_count, flow_file.warning_count) == (2, 1)
 
     def test_all_findings_are_stored_but_the_report_is_capped(self, monkeypatch):
-        monkeypatch.setattr(flow_file_import, "MAX_REPORTED_FINDINGS", 5)
-        monkeypatch.setattr(flow_file_import, "FINDING_BATCH_SIZE", 3)
+        monkeypatch.setattr(import_types, "MAX_REPORTED_FINDINGS", 5)
+        monkeypatch.setattr(_import_run, "FINDING_BATCH_SIZE", 3)
         groups = [f"026|{MPAN_A}|V|", "028|M1|C|"]
         groups += [reading_line("01", value="x") for _ in range(10)]
 
@@ -214,7 +214,7 @@ class TestFindings:
         assert ImportFinding.objects.count() == 20
 
     def test_warnings_never_crowd_errors_out_of_the_report(self, monkeypatch):
-        monkeypatch.setattr(flow_file_import, "MAX_REPORTED_FINDINGS", 5)
+        monkeypatch.setattr(import_types, "MAX_REPORTED_FINDINGS", 5)
         bad_check_digit = MPAN_A[:-1] + str((int(MPAN_A[-1]) + 1) % 10)
         groups = []
         for index in range(8):
@@ -868,7 +868,7 @@ class TestPlannerStatistics:
 
 class TestProgress:
     def test_it_reports_bytes_and_readings_so_far_up_to_the_end(self, monkeypatch):
-        monkeypatch.setattr(flow_file_import, "PROGRESS_EVERY_EVENTS", 10)
+        monkeypatch.setattr(_import_run, "PROGRESS_EVERY_EVENTS", 10)
         groups = [f"026|{MPAN_A}|V|", "028|M1|C|"]
         groups += [reading_line("01", when=f"202602{day:02d}000000") for day in range(1, 29)]
         data = d0010_bytes(groups)
@@ -901,7 +901,7 @@ class TestCollectorPause:
         # Reference counting alone frees what an import makes: with the collector
         # paused, memory stays flat. Collected by hand as the import goes, the garbage
         # found does not grow with the readings.
-        monkeypatch.setattr(flow_file_import, "PROGRESS_EVERY_EVENTS", 400)
+        monkeypatch.setattr(_import_run, "PROGRESS_EVERY_EVENTS", 400)
         found = []
 
         run_import(
