@@ -395,7 +395,10 @@ class TokenView(ObtainAuthToken):
         # Axes refuses a locked-out username inside authenticate(), which DRF reports as
         # wrong credentials: say what really happened.
         username = request.data.get("username") if hasattr(request.data, "get") else None
-        if username and AxesProxyHandler.is_locked(request, {"username": username}):
+        # Only a username the serializer would take: PostgreSQL refuses NUL in text,
+        # and the serializer answers any other with a 400 naming the field.
+        readable = isinstance(username, str) and username and "\x00" not in username
+        if readable and AxesProxyHandler.is_locked(request, {"username": username}):
             return Response(
                 {"detail": "Too many failed logins for this username: try again later."},
                 status=status.HTTP_429_TOO_MANY_REQUESTS,

@@ -136,6 +136,14 @@ class TestAuthentication:
         assert "Too many failed logins" in right.json()["detail"]
         assert not Token.objects.exists()
 
+    def test_a_username_with_a_nul_byte_is_a_400_not_a_failure(self, fresh_limits):
+        response = APIClient().post(
+            "/api/auth/token/", {"username": "ops\x00", "password": "whatever"}
+        )
+
+        assert response.status_code == 400
+        assert "username" in response.json()
+
     def test_reading_needs_the_view_permission(self, imported):
         client = APIClient()
         client.force_authenticate(user_with("view_flowfile"))
