@@ -228,6 +228,15 @@ class TestFindings:
         assert [f.line_number for f in report.errors] == [26, 26]
         assert report.findings_not_shown == 5
 
+    def test_strict_refuses_an_mpan_without_a_meter_before_a_conformant_one(self):
+        groups = [f"026|{MPAN_A}|V|"] + simple_groups(MPAN_B)
+
+        report = run_import(d0010_bytes(groups), strict=True)
+
+        assert report.status == FlowFileStatus.REJECTED
+        assert [f.code for f in report.errors] == [FindingCode.MPAN_WITHOUT_METER]
+        assert Reading.objects.count() == 0
+
     def test_a_rejected_file_is_recorded_with_its_reason(self):
         report = run_import(d0010_bytes(simple_groups(), flow="D0010001"), filename="old.uff")
 

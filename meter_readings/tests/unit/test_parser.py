@@ -169,6 +169,14 @@ class TestHierarchy:
         )
         assert not parsed.rejected and len(parsed.readings) == 1
 
+    def test_an_mpan_without_a_meter_closed_on_the_fast_path_counts_as_an_error(self):
+        # The next 026 is conformant, so the fast path closes the MPAN before it: the
+        # summary (which strict mode reads) must count the finding as the error it is.
+        parsed = parse_groups([f"026|{MPAN_A}|V|"] + simple_groups(MPAN_B))
+
+        assert parsed.codes == [FindingCode.MPAN_WITHOUT_METER]
+        assert (parsed.summary.error_count, parsed.summary.warning_count) == (1, 0)
+
     def test_the_last_mpan_without_a_meter_is_an_error_before_the_trailer(self):
         parsed = parse_groups(simple_groups() + [f"026|{MPAN_B}|V|"])
 
