@@ -26,6 +26,24 @@ PRODUCTION_ENVIRONMENT = {
 }
 
 
+def settings_in_a_fresh_process(env: dict, expression: str) -> subprocess.CompletedProcess:
+    """Print ``expression`` (of ``settings``) as a process started with ``env`` sees it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
+            " 'config.settings'); django.setup(); from django.conf import settings;"
+            f" print({expression})",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class TestDeployCheck:
     def test_check_deploy_reports_nothing_under_production_settings(self, tmp_path):
         env = {**os.environ, **PRODUCTION_ENVIRONMENT, "DJANGO_STATIC_ROOT": str(tmp_path)}
@@ -62,20 +80,7 @@ class TestDeployCheck:
     def test_debug_is_off_unless_set(self):
         env = {key: value for key, value in os.environ.items() if key != "DJANGO_DEBUG"}
 
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
-                " 'config.settings'); django.setup(); from django.conf import settings;"
-                " print(settings.DEBUG)",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = settings_in_a_fresh_process(env, "settings.DEBUG")
 
         assert result.stdout.strip() == "False", result.stderr
 
@@ -98,20 +103,7 @@ class TestDeployCheck:
         env = {**os.environ, "D0010_TEST_DATA_PAGE": "true"}
         env.pop("DJANGO_DEBUG", None)
 
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE',"
-                " 'config.settings'); django.setup(); from django.conf import settings;"
-                " print(settings.D0010_TEST_DATA_PAGE, settings.DEBUG)",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = settings_in_a_fresh_process(env, "settings.D0010_TEST_DATA_PAGE, settings.DEBUG")
 
         assert result.stdout.split() == ["True", "False"], result.stderr
 
