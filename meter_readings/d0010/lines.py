@@ -10,6 +10,7 @@ from collections.abc import Generator, Iterator
 from typing import Final, Protocol
 
 from meter_readings.d0010.findings import Finding, FindingCode, error, warning
+from meter_readings.d0010.records import READING_ITEMS
 
 # The longest legal line is a site visit with 200 characters of free text; anything
 # far beyond that is not D0010 and must not be held in memory whole.
@@ -23,7 +24,8 @@ FIELD_COUNTS: Final[dict[str, int]] = {
     "027": 2,
     "028": 2,
     "029": 2,
-    "030": 7,
+    # Its key (register, reading date and time), then the reading items it carries.
+    "030": 2 + sum(1 for item in READING_ITEMS if item.group == "030"),
     "032": 2,
     "033": 2,
     "ZPT": 5,

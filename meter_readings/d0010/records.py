@@ -91,6 +91,7 @@ class ReadingItem:
 
     name: str  # the RegisterReading attribute and the Reading model field
     data_item: str  # its DTC reference and name
+    group: Literal["026", "028", "030", "032"]  # the group that carries it
     # How a database row carries it: as is, or converted (exact decimals in plain
     # notation, aware date-times as the database stores them).
     kind: Literal["text", "boolean", "count", "decimal", "datetime"]
@@ -98,19 +99,20 @@ class ReadingItem:
 
 # A reading's items, declared once, in DTC order: what a resend must match to be
 # "already held" (models.READING_ITEMS), the columns the import stages and the rows it
-# makes (services/batch/sql), and what the admin, the API and the CSV export show derive
-# from it. A new item: here and on RegisterReading below, the parser's reading of it
-# (parser.py), and the Reading model's field (models.py, then a migration).
+# makes (services/batch/sql), the number of items a 030 line has (lines.FIELD_COUNTS), and
+# what the admin, the API and the CSV export show derive from it. A new item: here and on
+# RegisterReading below, the parser's reading of it (groups.py), and the Reading model's
+# field (models.py, then a migration).
 READING_ITEMS: Final[tuple[ReadingItem, ...]] = (
-    ReadingItem("value", "J0040 Register Reading", "decimal"),
-    ReadingItem("reading_type", "J0171 Reading Type", "text"),
-    ReadingItem("bsc_validation_status", "J0022 BSC Validation Status", "text"),
-    ReadingItem("reading_flag", "J0045 Meter Reading Flag", "boolean"),
-    ReadingItem("reading_method", "J1888 Reading Method", "text"),
-    ReadingItem("md_reset_at", "J0044 MD Reset Date & Time", "datetime"),
-    ReadingItem("md_reset_count", "J1013 Number of MD Resets", "count"),
-    ReadingItem("validation_reason_code", "J0332 Meter Reading Reason Code", "text"),
-    ReadingItem("validation_status", "J0047 Meter Reading Status", "boolean"),
+    ReadingItem("value", "J0040 Register Reading", "030", "decimal"),
+    ReadingItem("reading_type", "J0171 Reading Type", "028", "text"),
+    ReadingItem("bsc_validation_status", "J0022 BSC Validation Status", "026", "text"),
+    ReadingItem("reading_flag", "J0045 Meter Reading Flag", "030", "boolean"),
+    ReadingItem("reading_method", "J1888 Reading Method", "030", "text"),
+    ReadingItem("md_reset_at", "J0044 MD Reset Date & Time", "030", "datetime"),
+    ReadingItem("md_reset_count", "J1013 Number of MD Resets", "030", "count"),
+    ReadingItem("validation_reason_code", "J0332 Meter Reading Reason Code", "032", "text"),
+    ReadingItem("validation_status", "J0047 Meter Reading Status", "032", "boolean"),
 )
 
 

@@ -724,6 +724,10 @@ class TestConformantParentFastPath:
         ]
         for count in ("group_count", "meter_point_count", "meter_count", "readings_parsed"):
             assert getattr(fast.summary, count) == getattr(general.summary, count)
+        # The summary counts every finding by its severity, whichever path yielded it.
+        for parsed in (fast, general):
+            assert parsed.summary.error_count == sum(f.is_error for f in parsed.findings)
+            assert parsed.summary.warning_count == sum(not f.is_error for f in parsed.findings)
 
 
 class TestNeverRaises:
