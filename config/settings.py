@@ -4,6 +4,7 @@ Nothing secret lives here. ``DEBUG`` is off unless ``DJANGO_DEBUG`` is set to a 
 value; ``make demo`` and ``make test`` write a ``.env`` with a fresh random secret key.
 """
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "simple_history",
     "meter_readings",
 ]
 
@@ -186,6 +188,20 @@ D0010_MAX_UPLOAD_BYTES = int(os.environ.get("D0010_MAX_UPLOAD_BYTES", 200 * 1024
 # The admin's test data page (load the samples, delete everything): test systems only.
 D0010_TEST_DATA_PAGE = env_flag("D0010_TEST_DATA_PAGE")
 
+# The reading checks' thresholds: any field of meter_readings.validation.Thresholds,
+# by name, overrides its default (documentation/VALIDATION.md lists them), e.g.
+# D0010_VALIDATION='{"high_advance_factor": "2.5", "zero_advance_days": 120}'.
+try:
+    D0010_VALIDATION = json.loads(os.environ.get("D0010_VALIDATION") or "{}")
+except json.JSONDecodeError as error:
+    raise ImproperlyConfigured(f"D0010_VALIDATION is not a JSON object: {error}") from None
+if not isinstance(D0010_VALIDATION, dict):
+    raise ImproperlyConfigured("D0010_VALIDATION is not a JSON object of thresholds")
+# The stale-read report's default age, in months.
+D0010_STALE_READ_MONTHS = int(os.environ.get("D0010_STALE_READ_MONTHS", "12"))
+# Exception notes are free text: the audit trail keeps them whole.
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 SESSION_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_SSL_REDIRECT = env_flag("DJANGO_SECURE_SSL_REDIRECT")
@@ -288,6 +304,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ReadingTypeEnum": "meter_readings.d0010.codes.READING_TYPES",
         "BscValidationStatusEnum": "meter_readings.d0010.codes.BSC_VALIDATION_STATUSES",
+        "ValidationReasonCodeEnum": "meter_readings.d0010.codes.VALIDATION_REASON_CODES",
+        "ExceptionRuleEnum": "meter_readings.models.RULE_CHOICES",
     },
 }
 # Cross-origin requests are refused unless origins are named.

@@ -13,6 +13,21 @@ class MeterReadingsConfig(AppConfig):
         # name, without importing the module that defines them.
         from meter_readings import tasks  # noqa: F401
 
+        _check_validation_settings()
+
+
+def _check_validation_settings() -> None:
+    """A mistyped threshold stops every process at start-up, not the first import."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    from meter_readings.validation import Thresholds
+
+    try:
+        Thresholds.from_settings(settings.D0010_VALIDATION)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise ImproperlyConfigured(f"D0010_VALIDATION: {error}") from error
+
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):
     """Django's admin with the console's own site as the default (``admin.site``)."""

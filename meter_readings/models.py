@@ -4,13 +4,17 @@ Integrity lives in database constraints: one accepted file per sender and file
 identifier, one current reading per meter register and reading time.
 """
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length
 from django.db.models.lookups import Exact
+from simple_history.models import HistoricalRecords
 
 from meter_readings.d0010 import codes, records
 from meter_readings.d0010.values import STORED_DECIMAL_PLACES, STORED_INTEGER_DIGITS
+from meter_readings.validation import SeriesReading, rules
 
 
 class FlowFileStatus(models.TextChoices):
@@ -187,12 +191,25 @@ class Meter(models.Model):
         MeterPoint, on_delete=models.PROTECT, related_name="meters", db_index=False
     )
     serial_number = models.CharField(max_length=10)
+    # The supplier's standing data, not the D0010's: how many integer digits the
+    # meter's registers show. Empty: inferred from the readings for roll-over, and the
+    # register-digits rule is not checked (documentation/VALIDATION.md).
+    register_digits = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Integer digits on the meter's registers, where known (1 to 10).",
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["meter_point", "serial_number"], name="one_meter_per_serial_per_mpan"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(register_digits__isnull=True)
+                | Q(register_digits__gte=1, register_digits__lte=10),
+                name="register_digits_from_1_to_10",
+            ),
         ]
         # A plain index, not db_index=True (see MeterPoint.mpan_core): serial
         # searches are exact.
@@ -287,6 +304,20 @@ class Reading(models.Model):
     def __str__(self) -> str:
         return f"{self.register_id} {self.read_at:%Y-%m-%d %H:%M} {self.value}"
 
+    def as_series(self, *, file_created_at: datetime | None) -> SeriesReading:
+        """This reading as the checks and consumption see it (J0280 of its file given)."""
+        return SeriesReading(
+            reading_id=self.pk,
+            read_at=self.read_at,
+            value=self.value,
+            reading_type=self.reading_type,
+            bsc_validation_status=self.bsc_validation_status,
+            reading_flag=self.reading_flag,
+            validation_reason_code=self.validation_reason_code,
+            validation_status=self.validation_status,
+            file_created_at=file_created_at,
+        )
+
 
 class SiteVisitLevel(models.TextChoices):
     MPAN = "027", "MPAN (027)"
@@ -316,3 +347,100 @@ class SiteVisit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_level_display()} {self.check_code}"
+
+
+class MeterPointReadState(models.Model):
+    """When a meter point was last read: kept by the checks, for the stale-read report.
+
+    A summary of the readings (recomputed by ``manage.py check_readings``), so that the
+    report reads one indexed row per meter point instead of its readings.
+    """
+
+    # No foreign key in the database: a summary rewritten for a batch's meter points
+    # at once, which a per-row reference check would slow by half (decision record 7
+    # gives the same reason for the readings'); rows are only ever written for meter
+    # points just read back or just stored.
+    meter_point = models.OneToOneField(
+        MeterPoint,
+        on_delete=models.DO_NOTHING,
+        primary_key=True,
+        related_name="read_state",
+        db_constraint=False,
+    )
+    # The latest valid actual (not estimated, not withdrawn, not failed) reading's time;
+    # empty if the meter point has none.
+    last_actual_read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["last_actual_read_at"], name="read_state_last_actual_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.meter_point_id}: {self.last_actual_read_at}"
+
+
+class ExceptionStatus(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    ACKNOWLEDGED = "ACKNOWLEDGED", "Acknowledged"
+    RESOLVED = "RESOLVED", "Resolved"
+    AUTO_RESOLVED = "AUTO_RESOLVED", "Auto-resolved"
+
+
+# Waiting for the team: what the queue shows by default and what auto-resolution ends.
+UNRESOLVED_STATUSES = (ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED)
+
+RULE_CHOICES = [(str(rule), label) for rule, label in rules.RULE_LABELS.items()]
+
+
+class ReadingException(models.Model):
+    """A reading that failed a check: one per reading and rule, worked by the team.
+
+    Only ``status`` and ``note`` change after it is raised (by a user, or by the
+    checks when a later reading resolves it); every change is kept in ``history``.
+    """
+
+    reading = models.ForeignKey(Reading, on_delete=models.PROTECT, related_name="exceptions")
+    rule = models.CharField(max_length=24, choices=RULE_CHOICES)
+    reason_code = models.CharField(
+        "reason (J0332)", max_length=2, choices=codes.VALIDATION_REASON_CODES, blank=True
+    )
+    detail = models.TextField()
+    status = models.CharField(
+        max_length=13, choices=ExceptionStatus.choices, default=ExceptionStatus.OPEN
+    )
+    note = models.TextField(blank=True)
+    raised_at = models.DateTimeField()
+    status_changed_at = models.DateTimeField()
+    # Copied from the reading and its file when raised, so that the queue filters and
+    # sorts on its own indexed rows instead of joining the reading table.
+    meter_point = models.ForeignKey(
+        MeterPoint, on_delete=models.PROTECT, related_name="exceptions", db_index=False
+    )
+    meter = models.ForeignKey(
+        Meter, on_delete=models.PROTECT, related_name="exceptions", db_index=False
+    )
+    register_id = models.CharField("register (J0010)", max_length=2)
+    read_at = models.DateTimeField("read at (J0016)")
+    sender = models.CharField(max_length=6, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reading", "rule"], name="one_exception_per_reading_and_rule"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "raised_at"], name="exception_queue_idx"),
+            models.Index(fields=["rule", "status"], name="exception_rule_idx"),
+            models.Index(fields=["meter_point", "read_at"], name="exception_meter_point_idx"),
+            # Auto-resolution looks for the unresolved exceptions of a meter's register.
+            models.Index(
+                fields=["meter", "register_id"],
+                condition=Q(status__in=["OPEN", "ACKNOWLEDGED"]),
+                name="exception_unresolved_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on reading {self.reading_id}"

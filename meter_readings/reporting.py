@@ -31,6 +31,7 @@ def report_as_dict(report: ImportReport) -> dict[str, Any]:
         "readings_imported": report.readings_imported,
         "readings_duplicate": report.readings_duplicate,
         "readings_superseding": report.readings_superseding,
+        "exceptions_raised": report.exceptions_raised,
         "error_count": report.error_count,
         "warning_count": report.warning_count,
         "duplicate_of": (
@@ -75,6 +76,8 @@ def report_as_text(path: str, report: ImportReport) -> str:
             f"({report.readings_duplicate} already held, {report.readings_superseding} "
             f"superseding earlier values); {counts}"
         )
+        if report.exceptions_raised:
+            summary += f"; {report.exceptions_raised} reading exception(s) raised"
     if report.is_test:
         summary += "; TEST DATA"
     lines = [summary]

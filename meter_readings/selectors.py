@@ -1,17 +1,25 @@
 """Read queries shared by the admin, the API and the export command."""
 
-from datetime import timedelta
+import calendar
+from datetime import datetime, timedelta
+from itertools import groupby
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from meter_readings.models import (
+    RULE_CHOICES,
+    UNRESOLVED_STATUSES,
     FlowFile,
     FlowFileStatus,
     ImportFinding,
     Meter,
     MeterPoint,
+    MeterPointReadState,
     Reading,
+    ReadingException,
 )
+from meter_readings.validation import Thresholds, consumption
 
 
 def readings() -> QuerySet[Reading]:
@@ -135,10 +143,13 @@ def dashboard_summary(*, days: int = 90, latest: int = 10) -> dict:
 
 
 def meter_point_history(*, meter_point: MeterPoint, per_register: int = 400) -> list[dict]:
-    """For each meter and register: its latest readings in time order, each with the
-    consumption since the previous current reading, its flags and its source file."""
-    from itertools import groupby
-
+    """For each meter and register: its latest readings in time order, current and
+    superseded, each with its advance since the previous valid reading (the checks'
+    own consumption), its exceptions, its flags and its source file."""
+    limits = Thresholds.from_settings(settings.D0010_VALIDATION)
+    exceptions: dict[int, list[ReadingException]] = {}
+    for exception in ReadingException.objects.filter(meter_point=meter_point).order_by("pk"):
+        exceptions.setdefault(exception.reading_id, []).append(exception)
     meters = []
     for meter in meter_point.meters.order_by("serial_number", "pk"):
         rows = list(
@@ -146,19 +157,166 @@ def meter_point_history(*, meter_point: MeterPoint, per_register: int = 400) -> 
             .select_related("flow_file")
             .order_by("register_id", "-read_at", "-pk")
         )
+        withdrawn = {reading.supersedes_id for reading in rows if reading.reading_type == "W"}
         registers = []
         for register_id, readings in groupby(rows, key=lambda reading: reading.register_id):
             latest = list(readings)[:per_register]
             latest.reverse()
-            previous_value = None
-            points = []
-            for reading in latest:
-                consumption = None
-                if not reading.is_superseded:
-                    if previous_value is not None:
-                        consumption = reading.value - previous_value
-                    previous_value = reading.value
-                points.append({"reading": reading, "consumption": consumption})
+            current = [reading for reading in latest if not reading.is_superseded]
+            advances = {
+                advance.reading.reading_id: advance
+                for advance in consumption(
+                    [
+                        reading.as_series(file_created_at=reading.flow_file.file_created_at)
+                        for reading in current
+                    ],
+                    thresholds=limits,
+                    known_digits=meter.register_digits,
+                )
+            }
+            points = [
+                {
+                    "reading": reading,
+                    "advance": advances.get(reading.pk),
+                    "withdrawn": reading.pk in withdrawn,
+                    "exceptions": exceptions.get(reading.pk, []),
+                    "open_exceptions": [
+                        exception
+                        for exception in exceptions.get(reading.pk, [])
+                        if exception.status in UNRESOLVED_STATUSES
+                    ],
+                }
+                for reading in latest
+            ]
             registers.append({"register_id": register_id, "points": points})
         meters.append({"meter": meter, "registers": registers})
     return meters
+
+
+# -- reading checks: the exceptions queue, consumption, reports ------------------------
+
+# The queue's age bands (from when an exception was raised), youngest first: a label,
+# and the band's bounds in days (from, to), the last open-ended.
+AGE_BANDS: tuple[tuple[str, str, int, int | None], ...] = (
+    ("lt1w", "under 1 week", 0, 7),
+    ("1to4w", "1-4 weeks", 7, 28),
+    ("1to3m", "1-3 months", 28, 91),
+    ("3to6m", "3-6 months", 91, 182),
+    ("6mplus", "6 months or more", 182, None),
+)
+
+
+def age_band_bounds(*, band: str, now: datetime) -> tuple[datetime | None, datetime]:
+    """The raised-at interval (after, up to) of an age band, or KeyError."""
+    for key, _, start, end in AGE_BANDS:
+        if key == band:
+            return (now - timedelta(days=end) if end is not None else None), (
+                now - timedelta(days=start)
+            )
+    raise KeyError(band)
+
+
+def reading_exceptions() -> QuerySet[ReadingException]:
+    """The exceptions queue, with what each row shows, newest first by id."""
+    return ReadingException.objects.select_related("meter_point", "meter", "reading")
+
+
+def open_exceptions_by_rule_and_age(*, now: datetime) -> list[dict]:
+    """Unresolved exceptions counted by rule and age band (one aggregate per band)."""
+    from django.db.models import Count
+
+    counts: dict[str, dict[str, int]] = {}
+    for key, _, _, _ in AGE_BANDS:
+        after, up_to = age_band_bounds(band=key, now=now)
+        rows = ReadingException.objects.filter(status__in=UNRESOLVED_STATUSES, raised_at__lte=up_to)
+        if after is not None:
+            rows = rows.filter(raised_at__gt=after)
+        for row in rows.values("rule").annotate(count=Count("pk")).order_by():
+            counts.setdefault(row["rule"], {})[key] = row["count"]
+    labels = dict(RULE_CHOICES)
+    return [
+        {
+            "rule": rule,
+            "label": labels.get(rule, rule),
+            "bands": [by_band.get(key, 0) for key, _, _, _ in AGE_BANDS],
+            "total": sum(by_band.values()),
+        }
+        for rule, by_band in sorted(counts.items())
+    ]
+
+
+# The stale-read report's buckets: months since the last valid actual reading.
+STALE_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("6-12 months", 6, 12),
+    ("12-14 months", 12, 14),
+    ("14 months or more", 14, None),
+)
+
+
+def _months_before(moment: datetime, months: int) -> datetime:
+    year, month = divmod(moment.month - 1 - months, 12)
+    target_year = moment.year + year
+    target_month = month + 1
+    day = min(moment.day, calendar.monthrange(target_year, target_month)[1])
+    return moment.replace(year=target_year, month=target_month, day=day)
+
+
+def stale_read_summary(*, now: datetime) -> dict:
+    """Meter points by months since their last valid actual reading (indexed counts)."""
+    states = MeterPointReadState.objects
+    buckets = []
+    for label, start, end in STALE_BUCKETS:
+        rows = states.filter(last_actual_read_at__lt=_months_before(now, start))
+        if end is not None:
+            rows = rows.filter(last_actual_read_at__gte=_months_before(now, end))
+        buckets.append(
+            {"label": label, "from_months": start, "to_months": end, "count": rows.count()}
+        )
+    return {
+        "buckets": buckets,
+        "never_read": states.filter(last_actual_read_at__isnull=True).count(),
+    }
+
+
+def stale_meter_points(*, now: datetime, months: int) -> QuerySet[MeterPointReadState]:
+    """Meter points whose last valid actual reading is older than ``months`` (or none),
+    oldest first."""
+    from django.db.models import F, Q
+
+    return (
+        MeterPointReadState.objects.filter(
+            Q(last_actual_read_at__lt=_months_before(now, months))
+            | Q(last_actual_read_at__isnull=True)
+        )
+        .select_related("meter_point")
+        .order_by(F("last_actual_read_at").asc(nulls_first=True), "meter_point_id")
+    )
+
+
+def meter_point_consumption(*, meter_point: MeterPoint) -> list[dict]:
+    """Every current reading of the meter point with its advance, per meter and register,
+    in one query: the consumption the checks use (``validation.consumption``)."""
+    limits = Thresholds.from_settings(settings.D0010_VALIDATION)
+    rows = list(
+        Reading.objects.filter(meter__meter_point=meter_point, is_superseded=False)
+        .select_related("meter", "flow_file")
+        .order_by("meter__serial_number", "meter_id", "register_id", "read_at")
+    )
+    result = []
+    for (meter, register_id), group in groupby(rows, key=lambda r: (r.meter, r.register_id)):
+        readings = list(group)
+        result.append(
+            {
+                "meter": meter,
+                "register_id": register_id,
+                "advances": consumption(
+                    [
+                        reading.as_series(file_created_at=reading.flow_file.file_created_at)
+                        for reading in readings
+                    ],
+                    thresholds=limits,
+                    known_digits=meter.register_digits,
+                ),
+            }
+        )
+    return result

@@ -60,6 +60,8 @@ class FindingCode(enum.StrEnum):
     # Raised by the import service, not the parser.
     READING_REPEATED_IN_FILE = "READING_REPEATED_IN_FILE"
     IDENTIFIER_REUSED = "IDENTIFIER_REUSED"
+    # A W (withdrawn) reading with no reading held for it to withdraw.
+    WITHDRAWAL_OF_UNKNOWN_READING = "WITHDRAWAL_OF_UNKNOWN_READING"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from meter_readings.services.import_types import (
     ImportReport,
 )
 from meter_readings.services.read_ahead import ReadAhead
+from meter_readings.services.reading_checks import ImportChecks
 
 FINDING_BATCH_SIZE = 1000
 PROGRESS_EVERY_EVENTS = 5000
@@ -109,6 +110,8 @@ class ImportRun:
         self.earlier: list[FlowFile] = []
         self.flow_file: FlowFile | None = None
         self.writer: BatchWriter | None = None
+        self.checks: ImportChecks | None = None
+        self._events: ReadAhead[ParseEvent] | None = None
         self.report = ImportReport(
             filename=context.filename, status=FlowFileStatus.RUNNING, dry_run=context.dry_run
         )
@@ -126,6 +129,7 @@ class ImportRun:
         on_progress: Callable[[ImportProgress], None] | None,
     ) -> ImportReport:
         summary = ParseSummary()
+        self._events = events
         # Records by their type (one lookup per event, most events being records); none
         # is stored until the header has made a writer.
         store: dict[type, Callable[[Any], None]] = {}
@@ -147,6 +151,8 @@ class ImportRun:
                 on_progress(self._progress(events.position or 0))
         if self.writer is not None:
             self.writer.flush()
+        if self.checks is not None:
+            self.report.exceptions_raised = self.checks.finish().raised
         if on_progress is not None:
             on_progress(self._progress(self.context.size_bytes))
         return self._finish(summary)
@@ -186,13 +192,24 @@ class ImportRun:
         if self.earlier and not self._verdict_is(FlowFileStatus.DUPLICATE):
             self.add_finding(self._identifier_reused(header))
         if self.keep_readings:
+            self.checks = ImportChecks(
+                flow_file=self.flow_file, on_finding=self.add_finding, now=self.context.now()
+            )
             self.writer = BatchWriter(
                 flow_file=self.flow_file,
                 on_finding=self.add_finding,
                 batch_size=self.batch_size,
                 strategy=self.context.strategy,
+                on_readings_stored=self._check_batch,
             )
         return None
+
+    def _check_batch(self, readings: list, new_meter_runs: list) -> None:
+        assert self.checks is not None and self._events is not None
+        # The checks read rows back one by one (on SQLite each hands the GIL over):
+        # parsing ahead meanwhile would make each wait for it.
+        with self._events.paused():
+            self.checks.after_batch(readings, new_meter_runs)
 
     def _verdict_is(self, status: FlowFileStatus) -> bool:
         return self.verdict is not None and self.verdict.status == status

@@ -61,6 +61,8 @@ class ImportReport:
     readings_imported: int = 0
     readings_duplicate: int = 0
     readings_superseding: int = 0
+    # Exceptions the reading checks raised (meter_readings.services.reading_checks).
+    exceptions_raised: int = 0
     error_count: int = 0
     warning_count: int = 0
     # The first findings of each severity, each list capped: warnings never crowd out

@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from types import TracebackType
 from typing import Any
@@ -55,6 +56,9 @@ class ReadAhead[T]:
         self._chunk_size = chunk_size
         self._queue: queue.Queue[tuple[list[T], Any] | _End | _Failure] = queue.Queue(depth)
         self._stopping = threading.Event()
+        # Cleared while the consumer does work that fetches row by row (see paused).
+        self._running = threading.Event()
+        self._running.set()
         self._thread = threading.Thread(target=self._produce, name="read-ahead", daemon=True)
         self._thread.start()
 
@@ -79,9 +83,23 @@ class ReadAhead[T]:
             chunk, self.position = item
             yield from chunk
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the thread after its current chunk while the consumer works.
+
+        For work that hands the GIL over once per row (fetching rows from SQLite):
+        with this thread parsing meanwhile, every row would wait for the GIL.
+        """
+        self._running.clear()
+        try:
+            yield
+        finally:
+            self._running.set()
+
     def close(self) -> None:
         """Stop the thread (after its current chunk) and wait for it."""
         self._stopping.set()
+        self._running.set()
         while self._thread.is_alive():
             try:
                 self._queue.get(timeout=_POLL_SECONDS)
@@ -93,6 +111,8 @@ class ReadAhead[T]:
         iterator = iter(self._items)
         try:
             while not self._stopping.is_set():
+                if not self._running.wait(_POLL_SECONDS):
+                    continue
                 chunk = list(islice(iterator, self._chunk_size))
                 position = self._checkpoint() if self._checkpoint is not None else None
                 if not chunk:

@@ -4,12 +4,31 @@ import logging
 
 from django.db import connection, transaction
 
-from meter_readings.models import FlowFile, ImportFinding, Meter, MeterPoint, Reading, SiteVisit
+from meter_readings.models import (
+    FlowFile,
+    ImportFinding,
+    Meter,
+    MeterPoint,
+    MeterPointReadState,
+    Reading,
+    ReadingException,
+    SiteVisit,
+)
 
 logger = logging.getLogger(__name__)
 
 # Children before parents: every reference is PROTECT, so nothing cascades.
-IMPORTED_MODELS = (SiteVisit, Reading, ImportFinding, Meter, MeterPoint, FlowFile)
+IMPORTED_MODELS = (
+    ReadingException.history.model,
+    ReadingException,
+    MeterPointReadState,
+    SiteVisit,
+    Reading,
+    ImportFinding,
+    Meter,
+    MeterPoint,
+    FlowFile,
+)
 
 
 def delete_everything() -> int:

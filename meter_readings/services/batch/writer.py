@@ -57,10 +57,18 @@ class BatchWriter:
         on_finding: Callable[[Finding], None],
         batch_size: int = DEFAULT_BATCH_SIZE,
         strategy: WritingStrategy | None = None,
+        on_readings_stored: (
+            Callable[[list[RegisterReading], list[tuple[int, list[RegisterReading]]]], None] | None
+        ) = None,
     ) -> None:
-        """``strategy`` is how meters are stored (``NewMetersStraightIn`` by default)."""
+        """``strategy`` is how meters are stored (``NewMetersStraightIn`` by default);
+        ``on_readings_stored`` is called with each batch's readings once they are
+        stored, and those of the meters the batch created as (meter id, readings)
+        (the import's checks: a new meter has no history to read back)."""
         self.flow_file = flow_file
         self.on_finding = on_finding
+        self.on_readings_stored = on_readings_stored
+        self._new_meter_runs: list[tuple[int, list[RegisterReading]]] = []
         self.batch_size = batch_size
         self.strategy = strategy or NewMetersStraightIn()
         self.counts = WriteCounts()
@@ -152,6 +160,9 @@ class BatchWriter:
                     ],
                 )
                 sql.insert_site_visits(cursor, flow_file_id)
+        if readings and self.on_readings_stored is not None:
+            self.on_readings_stored(readings, self._new_meter_runs)
+        self._new_meter_runs = []
         self._meter_points.clear()
         self._meters.clear()
         self._readings.clear()
@@ -171,6 +182,7 @@ class BatchWriter:
             # Python makes the next ones.
             sql.stage(cursor, sql.new_readings, sql.new_reading_rows(self.flow_file.pk, runs))
             self.counts.readings_imported += sum(len(run) for _, run in runs)
+            self._new_meter_runs = runs
         return held
 
     def _store_matched(

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from meter_readings.models import FlowFile, FlowFileStatus, Reading
+from meter_readings.models import FlowFile, FlowFileStatus, MeterPointReadState, Reading
 from meter_readings.services.receiving import (
     MULTIPART_OVERHEAD_BYTES,
     DryRunCannotBeQueued,
@@ -115,5 +115,7 @@ class TestDeletingEverything:
 
         deleted = delete_everything()
 
-        assert deleted == 4  # a reading, a meter, a meter point, a flow file
+        # A reading, a meter, a meter point, its last read, a flow file.
+        assert deleted == 5
         assert FlowFile.objects.count() == Reading.objects.count() == 0
+        assert MeterPointReadState.objects.count() == 0

@@ -28,3 +28,31 @@ class TestEnvFlag:
 
         with pytest.raises(ImproperlyConfigured, match=f"D0010_SOME_FLAG='{value}'"):
             env_flag("D0010_SOME_FLAG")
+
+
+class TestValidationThresholds:
+    """D0010_VALIDATION is read when Django starts: a mistake stops it, naming the key."""
+
+    def run_check(self, value: str):
+        import os
+
+        from meter_readings.tests.processes import manage
+
+        return manage({**os.environ, "D0010_VALIDATION": value}, "check")
+
+    def test_a_known_threshold_is_accepted(self):
+        assert self.run_check('{"zero_advance_days": 120}').returncode == 0
+
+    @pytest.mark.parametrize(
+        "value, said",
+        [
+            ('{"high_factor": 3}', "unknown D0010_VALIDATION setting(s): high_factor"),
+            ('{"high_advance_factor": "x"}', "high_advance_factor: 'x' is not a decimal"),
+            ('{"zero', "D0010_VALIDATION is not a JSON object"),
+            ("[1]", "D0010_VALIDATION is not a JSON object of thresholds"),
+        ],
+    )
+    def test_a_mistake_stops_start_up_naming_it(self, value, said):
+        result = self.run_check(value)
+
+        assert result.returncode != 0 and said in result.stderr
