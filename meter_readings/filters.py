@@ -9,10 +9,20 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from django.core.validators import RegexValidator
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from meter_readings import selectors
 from meter_readings.d0010 import codes
-from meter_readings.models import FlowFile, FlowFileStatus, Meter, MeterPoint, Reading
+from meter_readings.models import (
+    RULE_CHOICES,
+    ExceptionStatus,
+    FlowFile,
+    FlowFileStatus,
+    Meter,
+    MeterPoint,
+    Reading,
+    ReadingException,
+)
 
 mpan_validator = RegexValidator(r"^[0-9]{13}$", "An MPAN core is exactly 13 digits.")
 sender_validator = RegexValidator(
@@ -159,3 +169,49 @@ class MeterFilter(StrictFilterSet):
     class Meta:
         model = Meter
         fields: list[str] = []
+
+
+EXCEPTION_STATUS_CHOICES = [(value.lower(), label) for value, label in ExceptionStatus.choices]
+AGE_CHOICES = [(key, label) for key, label, _, _ in selectors.AGE_BANDS]
+
+
+class ReadingExceptionFilter(StrictFilterSet):
+    rule = django_filters.ChoiceFilter(choices=RULE_CHOICES, help_text="The rule failed.")
+    reason_code = django_filters.ChoiceFilter(
+        choices=list(codes.VALIDATION_REASON_CODES.items()), help_text="J0332 reason code."
+    )
+    sender = django_filters.CharFilter(
+        method="filter_sender",
+        validators=[sender_validator],
+        help_text="The sender of the reading's file: UDMS or D/UDMS.",
+    )
+    status = django_filters.MultipleChoiceFilter(
+        choices=EXCEPTION_STATUS_CHOICES,
+        method="filter_status",
+        help_text="One or more of open, acknowledged, resolved, auto_resolved.",
+    )
+    age = django_filters.ChoiceFilter(
+        choices=AGE_CHOICES, method="filter_age", help_text="How long ago it was raised."
+    )
+    mpan = django_filters.CharFilter(
+        field_name="meter_point__mpan_core", validators=[mpan_validator], help_text="MPAN core."
+    )
+
+    class Meta:
+        model = ReadingException
+        fields: list[str] = []
+
+    def filter_sender(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if "/" in value:
+            return queryset.filter(sender=value)
+        return queryset.filter(sender__endswith=f"/{value}")
+
+    def filter_status(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        return (
+            queryset.filter(status__in=[status.upper() for status in value]) if value else queryset
+        )
+
+    def filter_age(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        after, up_to = selectors.age_band_bounds(band=value, now=timezone.now())
+        queryset = queryset.filter(raised_at__lte=up_to)
+        return queryset if after is None else queryset.filter(raised_at__gt=after)

@@ -7,7 +7,7 @@ through the import service only.
 from datetime import datetime
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 
 from meter_readings import selectors
 from meter_readings.admin import pages
+from meter_readings.services.reading_checks import set_register_digits
 from meter_readings.d0010.mpan import DISTRIBUTORS, is_well_formed_core
 from meter_readings.models import (
     READING_ITEMS,
@@ -382,6 +383,16 @@ class MeterPointAdmin(ReadOnlyAdmin):
                 wrap(self.history_view),
                 name="meter_readings_meterpoint_history",
             ),
+            path(
+                "<int:pk>/consumption.csv",
+                wrap(self.consumption_csv_view),
+                name="meter_readings_meterpoint_consumption_csv",
+            ),
+            path(
+                "stale-reads.csv",
+                wrap(pages.stale_reads_csv),
+                name="meter_readings_meterpoint_stale_reads_csv",
+            ),
             *super().get_urls(),
         ]
 
@@ -390,6 +401,9 @@ class MeterPointAdmin(ReadOnlyAdmin):
 
     def history_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return pages.meter_point_history_page(self, request, pk)
+
+    def consumption_csv_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return pages.meter_point_consumption_csv(request, pk)
 
     @admin.display(description="readings and charts")
     def history_link(self, obj: MeterPoint) -> str:
@@ -405,12 +419,31 @@ class MeterPointAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Meter)
-class MeterAdmin(ReadOnlyAdmin):
-    list_display = ("serial_number", "mpan", "readings_link")
+class MeterAdmin(admin.ModelAdmin):
+    """Read-only but for the register digits: the supplier's standing data, which the
+    checks use (saving one re-checks the meter's readings)."""
+
+    list_display = ("serial_number", "mpan", "register_digits", "readings_link")
     list_select_related = ("meter_point",)
     search_fields = ("=serial_number", "=meter_point__mpan_core")
-    fields = ("serial_number", "mpan", "readings_link")
-    readonly_fields = fields
+    fields = ("serial_number", "mpan", "register_digits", "readings_link")
+    readonly_fields = ("serial_number", "mpan", "readings_link")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Meter, form: Any, change: bool) -> None:
+        counts = set_register_digits(
+            meter=obj, digits=form.cleaned_data.get("register_digits"), now=timezone.now()
+        )
+        messages.info(
+            request,
+            f"Re-checked {counts.registers} register(s): {counts.raised} exception(s) raised, "
+            f"{counts.auto_resolved} auto-resolved.",
+        )
 
     @admin.display(description="MPAN", ordering="meter_point__mpan_core")
     def mpan(self, obj: Meter) -> str:

@@ -12,7 +12,9 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from collections.abc import Iterator
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -22,6 +24,11 @@ from meter_readings import selectors
 from meter_readings.admin.forms import MAX_FILES_PER_UPLOAD, FlowFileImportForm
 from meter_readings.d0010.mpan import is_well_formed_core
 from meter_readings.models import FlowFile, MeterPoint, Reading
+from meter_readings.export import (
+    consumption_csv_lines,
+    open_exceptions_csv_lines,
+    stale_reads_csv_lines,
+)
 from meter_readings.reporting import report_as_dict
 from meter_readings.services import UnableToImportFlowFile
 from meter_readings.services.receiving import (
@@ -111,11 +118,16 @@ def meter_point_history_page(
                 {
                     "at": timezone.localtime(point["reading"].read_at).strftime("%Y-%m-%d %H:%M"),
                     "value": float(point["reading"].value),
-                    "consumption": (
-                        float(point["consumption"]) if point["consumption"] is not None else None
+                    "per_day": (
+                        round(point["advance"].per_day, 3)
+                        if point["advance"] is not None and point["advance"].per_day is not None
+                        else None
                     ),
                     "suspect": point["reading"].reading_flag is False,
                     "superseded": point["reading"].is_superseded,
+                    "exceptions": [
+                        exception.get_rule_display() for exception in point["open_exceptions"]
+                    ],
                 }
                 for point in register["points"]
             ],
@@ -189,3 +201,45 @@ def test_data_page(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpR
         "counts": {"flow files": FlowFile.objects.count(), "readings": Reading.objects.count()},
     }
     return TemplateResponse(request, "admin/meter_readings/test_data.html", context)
+
+
+def _csv_response(lines: Iterator[str], filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def open_exceptions_csv(request: HttpRequest) -> HttpResponse:
+    """The dashboard's open exceptions by rule and age, as CSV."""
+    if not request.user.has_perm("meter_readings.view_readingexception"):
+        raise PermissionDenied
+    rows = selectors.open_exceptions_by_rule_and_age(now=timezone.now())
+    bands = [label for _, label, _, _ in selectors.AGE_BANDS]
+    return _csv_response(
+        open_exceptions_csv_lines(rows=rows, bands=bands), "open-exceptions-by-rule-and-age.csv"
+    )
+
+
+def stale_reads_csv(request: HttpRequest) -> HttpResponse:
+    """Meter points not validly and actually read for ``months`` (default from
+    settings), oldest first, as CSV."""
+    if not request.user.has_perm("meter_readings.view_meterpoint"):
+        raise PermissionDenied
+    raw = request.GET.get("months", "")
+    months = int(raw) if raw.isdigit() and 1 <= int(raw) <= 240 else None
+    if months is None:
+        months = settings.D0010_STALE_READ_MONTHS
+    states = selectors.stale_meter_points(now=timezone.now(), months=months)
+    return _csv_response(stale_reads_csv_lines(states), f"stale-reads-{months}-months.csv")
+
+
+def meter_point_consumption_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """A meter point's consumption between reads, as CSV."""
+    if not request.user.has_perm("meter_readings.view_reading"):
+        raise PermissionDenied
+    meter_point = get_object_or_404(MeterPoint, pk=pk)
+    registers = selectors.meter_point_consumption(meter_point=meter_point)
+    return _csv_response(
+        consumption_csv_lines(mpan_core=meter_point.mpan_core, registers=registers),
+        f"consumption-{meter_point.mpan_core}.csv",
+    )

@@ -11,6 +11,7 @@ from meter_readings.models import (
     Meter,
     MeterPoint,
     Reading,
+    ReadingException,
 )
 
 
@@ -194,6 +195,7 @@ class ImportSummarySerializer(serializers.Serializer):
     readings_imported = serializers.IntegerField()
     readings_duplicate = serializers.IntegerField()
     readings_superseding = serializers.IntegerField()
+    exceptions_raised = serializers.IntegerField()
     error_count = serializers.IntegerField()
     warning_count = serializers.IntegerField()
     duplicate_of = ImportedFileRefSerializer(allow_null=True)
@@ -217,3 +219,105 @@ class FailureSerializer(serializers.Serializer):
     flow_file_id = serializers.IntegerField(
         required=False, allow_null=True, help_text="The failed upload's record, if any."
     )
+
+
+class ReadingExceptionSerializer(serializers.ModelSerializer):
+    status = serializers.SerializerMethodField()
+    mpan_core = serializers.CharField(source="meter_point.mpan_core", read_only=True)
+    serial_number = serializers.CharField(source="meter.serial_number", read_only=True)
+    reason_code = serializers.CharField(
+        read_only=True, help_text="The J0332 reason code of the rule, or empty (no J0332 code)."
+    )
+    reason = serializers.CharField(source="get_reason_code_display", read_only=True)
+
+    class Meta:
+        model = ReadingException
+        fields = (
+            "id",
+            "rule",
+            "reason_code",
+            "reason",
+            "detail",
+            "status",
+            "note",
+            "reading",
+            "meter_point",
+            "mpan_core",
+            "serial_number",
+            "register_id",
+            "read_at",
+            "sender",
+            "raised_at",
+            "status_changed_at",
+        )
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=["open", "acknowledged", "resolved", "auto_resolved"])
+    )
+    def get_status(self, obj: ReadingException) -> str:
+        return obj.status.lower()
+
+
+class ReadingExceptionChangeSerializer(serializers.Serializer):
+    """A user's change: the status it moves to, and why."""
+
+    status = serializers.ChoiceField(
+        choices=["acknowledged", "resolved", "open"],
+        help_text="acknowledged, resolved (needs a note) or open (reopen).",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(source="history_date")
+    status = serializers.SerializerMethodField()
+    note = serializers.CharField()
+    user = serializers.SerializerMethodField()
+    change = serializers.CharField(source="history_change_reason", allow_null=True)
+
+    def get_status(self, obj) -> str:
+        return obj.status.lower()
+
+    def get_user(self, obj) -> str | None:
+        return obj.history_user.get_username() if obj.history_user_id else None
+
+
+class AdvanceSerializer(serializers.Serializer):
+    reading = serializers.IntegerField(source="reading.reading_id")
+    read_at = serializers.DateTimeField(source="reading.read_at")
+    value = serializers.DecimalField(max_digits=14, decimal_places=3, source="reading.value")
+    reading_type = serializers.CharField(source="reading.reading_type")
+    counted = serializers.BooleanField(
+        source="reading.is_valid",
+        help_text="False for a withdrawn reading or one the collector failed: not counted.",
+    )
+    previous_read_at = serializers.DateTimeField(
+        source="previous.read_at", allow_null=True, default=None
+    )
+    advance = serializers.DecimalField(max_digits=14, decimal_places=3, allow_null=True)
+    days = serializers.FloatField(allow_null=True)
+    per_day = serializers.FloatField(allow_null=True)
+    rolled_over = serializers.BooleanField(help_text="The register wrapped past 10^digits.")
+    corrects_estimate = serializers.BooleanField(
+        help_text="Negative, but after a deemed read and at least the last actual read."
+    )
+
+
+class RegisterConsumptionSerializer(serializers.Serializer):
+    meter = serializers.IntegerField(source="meter.pk")
+    serial_number = serializers.CharField(source="meter.serial_number")
+    register_id = serializers.CharField()
+    advances = AdvanceSerializer(many=True)
+
+
+class StaleBucketSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    from_months = serializers.IntegerField()
+    to_months = serializers.IntegerField(allow_null=True)
+    count = serializers.IntegerField()
+
+
+class StaleMeterPointSerializer(serializers.Serializer):
+    meter_point = serializers.IntegerField(source="meter_point_id")
+    mpan_core = serializers.CharField(source="meter_point.mpan_core")
+    last_actual_read_at = serializers.DateTimeField(allow_null=True)

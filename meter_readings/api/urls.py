@@ -13,7 +13,9 @@ from meter_readings.api.views import (
     FlowFileViewSet,
     MeterPointViewSet,
     MeterViewSet,
+    ReadingExceptionViewSet,
     ReadingViewSet,
+    StaleReadsView,
     TokenView,
 )
 
@@ -22,6 +24,7 @@ router.register("flow-files", FlowFileViewSet, basename="flow-file")
 router.register("meter-points", MeterPointViewSet, basename="meter-point")
 router.register("meters", MeterViewSet, basename="meter")
 router.register("readings", ReadingViewSet, basename="reading")
+router.register("exceptions", ReadingExceptionViewSet, basename="exception")
 
 
 def not_found(request: HttpRequest, path: str) -> JsonResponse:
@@ -36,6 +39,7 @@ urlpatterns = [
         name="reading-export",
     ),
     path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("reports/stale-reads/", StaleReadsView.as_view(), name="stale-reads"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both pages load their scripts as files, never inline, for the Content-Security-Policy.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),

@@ -13,10 +13,12 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import mixins, serializers, status, viewsets
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -31,6 +33,7 @@ from meter_readings.filters import (
     FlowFileFilter,
     MeterFilter,
     MeterPointFilter,
+    ReadingExceptionFilter,
     ReadingFilter,
 )
 from meter_readings.api.errors import failure_response, new_reference
@@ -43,14 +46,25 @@ from meter_readings.api.serializers import (
     FlowFileSerializer,
     FlowFileUploadSerializer,
     ImportSummarySerializer,
+    HistoryEntrySerializer,
     MeterPointSerializer,
     MeterSerializer,
+    ReadingExceptionChangeSerializer,
+    ReadingExceptionSerializer,
     ReadingSerializer,
+    RegisterConsumptionSerializer,
+    StaleBucketSerializer,
+    StaleMeterPointSerializer,
 )
 from meter_readings.export import csv_lines
-from meter_readings.models import FlowFileStatus
+from meter_readings.models import FlowFileStatus, MeterPoint, ReadingException
 from meter_readings.reporting import report_as_dict
 from meter_readings.services import UnableToImportFlowFile
+from meter_readings.services.exception_workflow import (
+    ExceptionAction,
+    ExceptionChangeRefused,
+    change_exceptions,
+)
 from meter_readings.services.receiving import (
     DryRunCannotBeQueued,
     ImportOptions,
@@ -295,6 +309,25 @@ class MeterPointViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         return selectors.meter_points()
 
+    @extend_schema(
+        summary="Consumption of a meter point",
+        description=(
+            "For each meter and register, every current reading in time order with the "
+            "advance, days and advance per day since the previous valid reading: "
+            "withdrawn and collector-failed readings are listed but not counted, a meter "
+            "exchange starts a new chain, a register roll-over is wrapped and flagged. "
+            "Needs the readings' view permission too."
+        ),
+        responses={200: RegisterConsumptionSerializer(many=True), **DETAIL_ERRORS},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def consumption(self, request: Request, pk: str | None = None) -> Response:
+        if not request.user.has_perm("meter_readings.view_reading"):
+            raise PermissionDenied
+        meter_point = self.get_object()
+        registers = selectors.meter_point_consumption(meter_point=meter_point)
+        return Response(RegisterConsumptionSerializer(registers, many=True).data)
+
 
 @extend_schema_view(
     list=extend_schema(
@@ -404,3 +437,162 @@ class TokenView(ObtainAuthToken):
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
             )
         return super().post(request, *args, **kwargs)
+
+
+class ExceptionCursorPagination(ReadingCursorPagination):
+    page_size = 50
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List reading exceptions",
+        description=(
+            "The exceptions queue: readings that failed a check, newest first, cursor-"
+            "paginated. Filter by rule, J0332 reason, sender, status (repeat for several) "
+            "and age band."
+        ),
+        responses={200: ReadingExceptionSerializer(many=True), **LIST_ERRORS},
+    ),
+    retrieve=extend_schema(
+        summary="One reading exception",
+        responses={200: ReadingExceptionSerializer, **DETAIL_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Acknowledge, resolve or reopen an exception",
+        description=(
+            "Moves the exception to `status` with `note` (needed to resolve); the change, "
+            "the user and the note are kept in its history. Needs the change permission."
+        ),
+        request=ReadingExceptionChangeSerializer,
+        responses={
+            200: ReadingExceptionSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="A bad status or note, or a change the exception's state "
+                "does not allow: each field with a list of reasons.",
+            ),
+            415: UNSUPPORTED_MEDIA,
+            **DETAIL_ERRORS,
+        },
+    ),
+)
+class ReadingExceptionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = ReadingExceptionSerializer
+    filterset_class = ReadingExceptionFilter
+    pagination_class = ExceptionCursorPagination
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_queryset(self):
+        return selectors.reading_exceptions()
+
+    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+        exception = self.get_object()
+        change = ReadingExceptionChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        action = {
+            "acknowledged": ExceptionAction.ACKNOWLEDGE,
+            "resolved": ExceptionAction.RESOLVE,
+            "open": ExceptionAction.REOPEN,
+        }[change.validated_data["status"]]
+        try:
+            changed, _ = change_exceptions(
+                exceptions=ReadingException.objects.filter(pk=exception.pk),
+                action=action,
+                note=change.validated_data["note"],
+                user=request.user,
+                now=timezone.now(),
+            )
+        except ExceptionChangeRefused as refusal:
+            raise ValidationError({refusal.field: [str(refusal)]})
+        if not changed:
+            raise ValidationError(
+                {
+                    "status": [
+                        f"An exception that is {exception.get_status_display().lower()} "
+                        f"cannot be {change.validated_data['status'].replace('open', 'reopened')}."
+                    ]
+                }
+            )
+        exception.refresh_from_db()
+        return Response(ReadingExceptionSerializer(exception).data)
+
+    @extend_schema(
+        summary="An exception's history",
+        description="Every state it was in, oldest first: when, who (none for the checks), "
+        "the note and what changed.",
+        responses={200: HistoryEntrySerializer(many=True), **DETAIL_ERRORS},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        exception = self.get_object()
+        entries = exception.history.select_related("history_user").order_by("history_id")
+        return Response(HistoryEntrySerializer(entries, many=True).data)
+
+
+class StaleReadPagination(StandardPagination):
+    page_size = 100
+
+
+@extend_schema(
+    summary="Stale reads",
+    description=(
+        "Meter points whose last valid actual reading is older than `months` (default "
+        "12), or that never had one, oldest first, page by page; with every meter "
+        "point counted by months since its last valid actual reading (6-12, 12-14, 14+) "
+        "and those never validly read."
+    ),
+    parameters=[
+        OpenApiParameter(
+            "months", OpenApiTypes.INT, description="Older than this many months (1-240)."
+        ),
+        OpenApiParameter("page", OpenApiTypes.INT, description="Page number."),
+        OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (1-500)."),
+    ],
+    responses={
+        200: inline_serializer(
+            "StaleReads",
+            {
+                "months": serializers.IntegerField(),
+                "buckets": StaleBucketSerializer(many=True),
+                "never_read": serializers.IntegerField(),
+                "count": serializers.IntegerField(),
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": StaleMeterPointSerializer(many=True),
+            },
+        ),
+        **LIST_ERRORS,
+    },
+)
+class StaleReadsView(generics.GenericAPIView):
+    """The stale-read report (the dashboard's, as JSON)."""
+
+    pagination_class = StaleReadPagination
+    filter_backends: list = []
+    # The report lists meter points: their view permission.
+    queryset = MeterPoint.objects.none()
+
+    def get(self, request: Request) -> Response:
+        months = _months_parameter(request)
+        now = timezone.now()
+        page = self.paginate_queryset(selectors.stale_meter_points(now=now, months=months))
+        response = self.get_paginated_response(StaleMeterPointSerializer(page, many=True).data)
+        summary = selectors.stale_read_summary(now=now)
+        response.data = {
+            "months": months,
+            "buckets": summary["buckets"],
+            "never_read": summary["never_read"],
+            **response.data,
+        }
+        return response
+
+
+def _months_parameter(request: Request) -> int:
+    raw = request.query_params.get("months")
+    if raw is None:
+        return settings.D0010_STALE_READ_MONTHS
+    if not raw.isdigit() or not 1 <= int(raw) <= 240:
+        raise ValidationError({"months": ["A whole number of months from 1 to 240."]})
+    return int(raw)

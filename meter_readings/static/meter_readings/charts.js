@@ -23,7 +23,9 @@ function drawReadingsPerDay() {
 function drawRegister(canvas) {
   const points = readJson(canvas.dataset.points);
   if (!points) return;
-  const colour = (point) => (point.superseded ? "#999999" : point.suspect ? "#ba2121" : "#417690");
+  const colour = (point) =>
+    point.exceptions && point.exceptions.length ? "#ba2121" : point.superseded ? "#999999" : point.suspect ? "#ba2121" : "#417690";
+  const style = (point) => (point.exceptions && point.exceptions.length ? "triangle" : "circle");
   new Chart(canvas, {
     data: {
       labels: points.map((point) => point.at),
@@ -33,7 +35,8 @@ function drawRegister(canvas) {
           // the line, since the meter never went through it.
           type: "line", label: "register reading", yAxisID: "reading", spanGaps: true,
           data: points.map((point) => (point.superseded ? null : point.value)), borderColor: "#417690",
-          pointBackgroundColor: points.map(colour), pointBorderColor: points.map(colour), pointRadius: 4,
+          pointBackgroundColor: points.map(colour), pointBorderColor: points.map(colour),
+          pointStyle: points.map(style), pointRadius: points.map((point) => (point.exceptions && point.exceptions.length ? 7 : 4)),
         },
         {
           type: "line", label: "superseded value", yAxisID: "reading", showLine: false,
@@ -41,13 +44,21 @@ function drawRegister(canvas) {
           pointBackgroundColor: "#999999", pointBorderColor: "#999999", pointRadius: 5, pointStyle: "crossRot",
         },
         {
-          type: "bar", label: "consumption since previous read", yAxisID: "consumption",
-          data: points.map((point) => point.consumption), backgroundColor: "rgba(121, 174, 200, 0.6)",
+          type: "bar", label: "advance per day", yAxisID: "consumption",
+          data: points.map((point) => point.per_day), backgroundColor: "rgba(121, 174, 200, 0.6)",
         },
       ],
     },
     options: {
       animation: false,
+      plugins: {
+        tooltip: {
+          callbacks: {
+            // An exception's rules under the reading it was raised on.
+            afterLabel: (context) => (points[context.dataIndex].exceptions || []).join("\n"),
+          },
+        },
+      },
       scales: {
         reading: { type: "linear", position: "left" },
         consumption: { type: "linear", position: "right", grid: { drawOnChartArea: false } },

@@ -131,12 +131,16 @@ class TestMeterPointHistory:
         [register] = meter["registers"]
 
         rows = [
-            (p["reading"].value, p["reading"].is_superseded, p["consumption"])
+            (
+                p["reading"].value,
+                p["reading"].is_superseded,
+                p["advance"].advance if p["advance"] is not None else "not counted",
+            )
             for p in register["points"]
         ]
         assert rows == [
             (Decimal("100.000"), False, None),
-            (Decimal("150.000"), True, None),
+            (Decimal("150.000"), True, "not counted"),
             (Decimal("140.000"), False, Decimal("40.000")),
         ]
 
@@ -148,7 +152,8 @@ class TestMeterPointHistory:
         assert response.status_code == 200
         assert 'class="suspect superseded"' in response.text
         assert "second.uff" in response.text and "first.uff" in response.text
-        assert response.context["charts"][0]["points"][-1]["consumption"] == 40.0
+        # 40 over the 31 days from 1 January to 1 February.
+        assert response.context["charts"][0]["points"][-1]["per_day"] == round(40 / 31, 3)
 
     def test_an_mpan_lookup_opens_it_or_says_why_not(self, admin_client, corrected):
         found = admin_client.get("/admin/meter_readings/meterpoint/lookup/", {"mpan": MPAN_A})
