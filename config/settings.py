@@ -197,10 +197,15 @@ except json.JSONDecodeError as error:
     raise ImproperlyConfigured(f"D0010_VALIDATION is not a JSON object: {error}") from None
 if not isinstance(D0010_VALIDATION, dict):
     raise ImproperlyConfigured("D0010_VALIDATION is not a JSON object of thresholds")
+# Imports check the readings they touch. Off only for a bulk backfill of history, file
+# by file, followed by one `manage.py check_readings` (documentation/VALIDATION.md).
+D0010_CHECK_READINGS = env_flag("D0010_CHECK_READINGS", default=True)
 # The stale-read report's default age, in months.
 D0010_STALE_READ_MONTHS = int(os.environ.get("D0010_STALE_READ_MONTHS", "12"))
 # Exception notes are free text: the audit trail keeps them whole.
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+# History is evidence: no "revert to this version", which would bypass the workflow.
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 SESSION_COOKIE_SECURE = env_flag("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

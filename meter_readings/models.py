@@ -390,6 +390,10 @@ UNRESOLVED_STATUSES = (ExceptionStatus.OPEN, ExceptionStatus.ACKNOWLEDGED)
 
 RULE_CHOICES = [(str(rule), label) for rule, label in rules.RULE_LABELS.items()]
 
+# The key two concurrent imports re-checking the same reading meet on (the second
+# fails, and the import service runs it again, finding the first's exception).
+EXCEPTION_KEY = "one_exception_per_reading_and_rule"
+
 
 class ReadingException(models.Model):
     """A reading that failed a check: one per reading and rule, worked by the team.
@@ -425,11 +429,7 @@ class ReadingException(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["reading", "rule"], name="one_exception_per_reading_and_rule"
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["reading", "rule"], name=EXCEPTION_KEY)]
         indexes = [
             models.Index(fields=["status", "raised_at"], name="exception_queue_idx"),
             models.Index(fields=["rule", "status"], name="exception_rule_idx"),
@@ -443,4 +443,4 @@ class ReadingException(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.rule} on reading {self.reading_id}"
+        return f"{self.get_rule_display()} on reading #{self.reading_id}"

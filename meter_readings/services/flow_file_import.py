@@ -19,7 +19,14 @@ from django.db import IntegrityError, OperationalError, connection
 from django.utils import timezone
 from psycopg import errors as psycopg_errors
 
-from meter_readings.models import CURRENT_READING_KEY, FlowFile, Meter, MeterPoint, Reading
+from meter_readings.models import (
+    CURRENT_READING_KEY,
+    EXCEPTION_KEY,
+    FlowFile,
+    Meter,
+    MeterPoint,
+    Reading,
+)
 from meter_readings.services._envelope import collector_paused
 from meter_readings.services._flow_file_records import (
     FileContext,
@@ -178,7 +185,7 @@ def _written_concurrently(conflict: Exception) -> bool:
     if isinstance(conflict, OperationalError):
         return isinstance(cause, psycopg_errors.DeadlockDetected)
     constraint = getattr(getattr(cause, "diag", None), "constraint_name", "")
-    return constraint == CURRENT_READING_KEY
+    return constraint in (CURRENT_READING_KEY, EXCEPTION_KEY)
 
 
 def _refresh_planner_statistics() -> None:

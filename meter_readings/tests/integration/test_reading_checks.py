@@ -194,6 +194,13 @@ class TestWithdrawals:
             (Decimal("200"), "R", Decimal("50")),
         ]
 
+    def test_a_withdrawal_at_a_new_meter_is_a_finding(self):
+        report = send(reads(("20260115", "120.0"), reading_type="W"))
+
+        [finding] = report.warnings
+        assert finding.code == FindingCode.WITHDRAWAL_OF_UNKNOWN_READING
+        assert "nothing was withdrawn" in finding.message
+
     def test_a_withdrawal_of_a_reading_never_held_is_a_finding_and_withdraws_nothing(self):
         send(reads(("20260101", "100.0")))
 
@@ -262,6 +269,18 @@ class TestReadingRules:
 
 
 class TestImportOutcome:
+    def test_with_the_checks_off_an_import_raises_nothing_until_check_readings(self, settings):
+        settings.D0010_CHECK_READINGS = False
+        send(reads(("20260101", "500.0"), ("20260201", "400.0")))
+        assert exceptions() == [] and not MeterPointReadState.objects.exists()
+
+        check_held_readings()
+
+        assert exceptions() == [("NEGATIVE_ADVANCE", "03", Decimal("400"), "OPEN")]
+        assert MeterPointReadState.objects.get().last_actual_read_at == datetime(
+            2026, 2, 1, tzinfo=UTC
+        )
+
     def test_a_dry_run_stores_no_exception(self):
         send(reads(("20260101", "500.0")))
 

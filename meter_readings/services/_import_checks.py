@@ -1,0 +1,238 @@
+"""The checks of one import, fed each batch the writer stored.
+
+A register of a meter the batch created, read once in it, is checked from its record
+alone (it has no other reading); every other register is read back and checked with its
+history (``_register_checks``). The 028 groups' read times are compared as the batches
+pass, and their exceptions raised when the file ends.
+"""
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from simple_history.utils import bulk_create_with_history
+
+from meter_readings.d0010 import FindingCode, RegisterReading
+from meter_readings.d0010.findings import Finding, warning
+from meter_readings.models import ExceptionStatus, FlowFile, Reading, ReadingException
+from meter_readings.services._checks_sql import chunks, in_gb_time
+from meter_readings.services._read_state import raise_read_state_by_mpan
+from meter_readings.services._register_checks import (
+    CheckCounts,
+    RegisterChecker,
+    Touched,
+)
+from meter_readings.validation import (
+    Failure,
+    Rule,
+    SeriesReading,
+    is_actual,
+    may_fail_alone,
+    reading_failures,
+    register_dates,
+)
+from meter_readings.validation.rules import REASON_CODES, WITHDRAWN
+
+
+@dataclass
+class _GroupOf028:
+    key: tuple[str, str, str]  # MPAN, serial, reading type
+    lines: list[int] = field(default_factory=list)
+    readings: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+class ImportChecks:
+    """The checks of one import: fed each batch the writer stored, finished at the end."""
+
+    def __init__(
+        self,
+        *,
+        flow_file: FlowFile,
+        on_finding: Callable[[Finding], None],
+        now: datetime,
+    ) -> None:
+        self.flow_file = flow_file
+        self.on_finding = on_finding
+        self.checker = RegisterChecker(now=now)
+        self._group: _GroupOf028 | None = None
+        self._register_dates: list[tuple[int, str]] = []
+
+    def after_batch(
+        self,
+        readings: list[RegisterReading],
+        new_meter_runs: list[tuple[int, list[RegisterReading]]],
+    ) -> None:
+        """Check the registers ``readings`` touched (they are stored by now).
+
+        A register of a meter this batch created, read once in it, has no other
+        reading: only the rules of a reading alone apply, checked from the record
+        without reading anything back. Every other register is read back and checked
+        with its history.
+        """
+        self._collect_register_dates(readings)
+        alone = self._readings_alone(new_meter_runs)
+        if len(alone) < len(readings):
+            lines_alone = {record.line_number for record in alone}
+            lines = [r.line_number for r in readings if r.line_number not in lines_alone]
+            if not alone:
+                touched = Touched.lines_of_file(
+                    flow_file_id=self.flow_file.pk, first_line=min(lines), last_line=max(lines)
+                )
+                self._check_with_history(touched)
+            else:
+                for chunk in chunks(lines):
+                    self._check_with_history(
+                        Touched.listed_lines(flow_file_id=self.flow_file.pk, lines=chunk)
+                    )
+        if alone:
+            self._check_alone(alone)
+
+    def _readings_alone(
+        self, new_meter_runs: list[tuple[int, list[RegisterReading]]]
+    ) -> list[RegisterReading]:
+        alone = []
+        for _, run in new_meter_runs:
+            if len(run) == 1 or len({record.register_id for record in run}) == len(run):
+                alone.extend(run)
+                continue
+            registers = Counter(record.register_id for record in run)
+            alone.extend(record for record in run if registers[record.register_id] == 1)
+        return alone
+
+    def _check_with_history(self, touched: Touched) -> None:
+        for held in self.checker.check(touched):
+            if (
+                held.series.reading_type == WITHDRAWN
+                and held.supersedes_id is None
+                and held.flow_file_id == self.flow_file.pk
+            ):
+                self.on_finding(
+                    _withdrawal_of_nothing(held.line_number, held.series.read_at, held.register_id)
+                )
+
+    def _check_alone(self, records: list[RegisterReading]) -> None:
+        limits = self.checker.limits
+        created = self.flow_file.file_created_at
+        failing: dict[int, list[Failure]] = {}
+        latest: dict[str, datetime | None] = {}
+        for record in records:
+            if record.reading_type == WITHDRAWN:
+                # A new meter has no reading for a withdrawal to withdraw.
+                self.on_finding(
+                    _withdrawal_of_nothing(record.line_number, record.read_at, record.register_id)
+                )
+            if may_fail_alone(
+                record.bsc_validation_status,
+                record.reading_flag,
+                record.read_at,
+                created=created,
+                thresholds=limits,
+            ):
+                failures = reading_failures(_series_of(record, created), limits)
+                if failures:
+                    failing[record.line_number] = failures
+            mpan = record.mpan_core
+            if is_actual(
+                record.reading_type,
+                record.bsc_validation_status,
+                record.reading_flag,
+                record.validation_status,
+            ):
+                best = latest.get(mpan)
+                if best is None or record.read_at > best:
+                    latest[mpan] = record.read_at
+            elif mpan not in latest:
+                latest[mpan] = None
+        raise_read_state_by_mpan(latest)
+        if failing:
+            self.checker.store_failures(self.flow_file, failing)
+
+    def _collect_register_dates(self, readings: list[RegisterReading]) -> None:
+        # An 028 group's readings arrive together, in file order; a group can straddle
+        # two batches, so the last one is carried over.
+        for record in readings:
+            key = (record.mpan_core, record.serial_number, record.reading_type)
+            group = self._group
+            if group is None or group.key != key or record.line_number < group.lines[-1]:
+                self._close_group()
+                group = self._group = _GroupOf028(key)
+            group.lines.append(record.line_number)
+            group.readings.append((record.register_id, record.read_at))
+
+    def _close_group(self) -> None:
+        group = self._group
+        self._group = None
+        if group is None or len(group.readings) < 2:
+            return
+        first_register, first_read_at = group.readings[0]
+        for index in register_dates(group.readings):
+            self._register_dates.append(
+                (
+                    group.lines[index],
+                    f"read at {in_gb_time(group.readings[index][1]):%Y-%m-%d %H:%M}; register "
+                    f"{first_register!r}, the first of its 028 group (line {group.lines[0]}), "
+                    f"was read at {in_gb_time(first_read_at):%Y-%m-%d %H:%M}",
+                )
+            )
+
+    def finish(self) -> CheckCounts:
+        """Raise the file-level exceptions (registers read at different times)."""
+        self._close_group()
+        if self._register_dates:
+            details = dict(self._register_dates)
+            held = set(
+                ReadingException.objects.filter(
+                    reading__flow_file=self.flow_file, rule=Rule.REGISTER_DATES
+                ).values_list("reading_id", flat=True)
+            )
+            new = [
+                ReadingException(
+                    reading=reading,
+                    rule=Rule.REGISTER_DATES,
+                    reason_code=REASON_CODES[Rule.REGISTER_DATES],
+                    detail=details[reading.line_number],
+                    status=ExceptionStatus.OPEN,
+                    raised_at=self.checker.now,
+                    status_changed_at=self.checker.now,
+                    meter_point_id=reading.meter.meter_point_id,
+                    meter_id=reading.meter_id,
+                    register_id=reading.register_id,
+                    read_at=reading.read_at,
+                    sender=self.flow_file.sender,
+                )
+                for reading in Reading.objects.filter(
+                    flow_file=self.flow_file, line_number__in=list(details)
+                ).select_related("meter")
+                if reading.pk not in held
+            ]
+            bulk_create_with_history(
+                new, ReadingException, default_change_reason="raised by the checks"
+            )
+            self.checker.counts.raised += len(new)
+        return self.checker.counts
+
+
+def _series_of(record: RegisterReading, created: datetime | None) -> SeriesReading:
+    return SeriesReading(
+        0,
+        record.read_at,
+        record.value,
+        record.reading_type,
+        record.bsc_validation_status,
+        record.reading_flag,
+        record.validation_reason_code,
+        record.validation_status,
+        created,
+    )
+
+
+def _withdrawal_of_nothing(line_number: int, read_at: datetime, register_id: str) -> Finding:
+    return warning(
+        line_number,
+        FindingCode.WITHDRAWAL_OF_UNKNOWN_READING,
+        f"reading type W withdraws register {register_id!r} at "
+        f"{in_gb_time(read_at):%Y-%m-%d %H:%M:%S}, but no reading is held for it: nothing was "
+        "withdrawn (the W is kept)",
+        "J0171 Reading Type",
+    )

@@ -1,0 +1,115 @@
+"""Each meter point's last valid actual read time (``MeterPointReadState``), kept by the
+checks for the stale-read report: raised to the latest seen, recomputed where a reading
+was withdrawn or replaced."""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from meter_readings.models import MeterPointReadState
+from meter_readings.services._checks_sql import VALID_READING_SQL, chunks
+
+# The later of the held and the new time (a NULL, no valid actual reading, replaces
+# nothing but a NULL).
+_RAISE_ON_CONFLICT = (
+    "ON CONFLICT (meter_point_id) DO UPDATE SET last_actual_read_at = CASE "
+    "WHEN {table}.last_actual_read_at IS NULL "
+    "OR excluded.last_actual_read_at > {table}.last_actual_read_at "
+    "THEN excluded.last_actual_read_at ELSE {table}.last_actual_read_at END"
+)
+# Rows per multi-row INSERT: two parameters each, well under SQLite's limit.
+READ_STATE_ROWS_PER_STATEMENT = 2000
+
+
+def raise_read_state(latest: list[tuple[int, datetime | None]]) -> None:
+    """Set each meter point's last valid actual read time to the later of the held and
+    the given one.
+
+    Multi-row statements, not executemany: on SQLite that hands the GIL over per row.
+    """
+    table = connection.ops.quote_name(MeterPointReadState._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for chunk in chunks(latest, READ_STATE_ROWS_PER_STATEMENT):
+            cursor.execute(
+                f"INSERT INTO {table} (meter_point_id, last_actual_read_at) VALUES "
+                + ", ".join(["(%s, %s)"] * len(chunk))
+                + " "
+                + _RAISE_ON_CONFLICT.format(table=table),
+                [value for pk, at in chunk for value in (pk, adapt(at))],
+            )
+
+
+def raise_read_state_by_mpan(latest: dict[str, datetime | None]) -> None:
+    """``raise_read_state`` for meter points named by MPAN core (a batch's new ones):
+    joined to their ids in the same statement."""
+    table = connection.ops.quote_name(MeterPointReadState._meta.db_table)
+    if connection.vendor == "postgresql":
+        # Two array parameters, not thousands of scalars: PostgreSQL plans a
+        # statement's every parameter.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (meter_point_id, last_actual_read_at) "
+                "SELECT mp.id, v.read_at FROM unnest(%s::varchar[], %s::timestamptz[]) "
+                "AS v(mpan_core, read_at) "
+                "JOIN meter_readings_meterpoint mp ON mp.mpan_core = v.mpan_core "
+                f"{_RAISE_ON_CONFLICT.format(table=table)}",
+                [list(latest), list(latest.values())],
+            )
+        return
+    adapt = _cached_adapter()
+    read = [(mpan, at) for mpan, at in latest.items() if at is not None]
+    never = [mpan for mpan, at in latest.items() if at is None]
+    with connection.cursor() as cursor:
+        for chunk in chunks(read, READ_STATE_ROWS_PER_STATEMENT):
+            cursor.execute(
+                f"INSERT INTO {table} (meter_point_id, last_actual_read_at) "
+                "SELECT mp.id, v.column2 FROM (VALUES "
+                + ", ".join(["(%s, %s)"] * len(chunk))
+                + ") v JOIN meter_readings_meterpoint mp ON mp.mpan_core = v.column1 "
+                f"WHERE 1 = 1 {_RAISE_ON_CONFLICT.format(table=table)}",
+                [value for mpan, at in chunk for value in (mpan, adapt(at))],
+            )
+        for chunk in chunks(never, READ_STATE_ROWS_PER_STATEMENT):
+            # Read, but never validly and actually: a row, so the report can say so.
+            cursor.execute(
+                f"INSERT INTO {table} (meter_point_id, last_actual_read_at) "
+                "SELECT mp.id, NULL FROM meter_readings_meterpoint mp "
+                f"WHERE mp.mpan_core IN ({', '.join(['%s'] * len(chunk))}) "
+                "ON CONFLICT (meter_point_id) DO NOTHING",
+                chunk,
+            )
+
+
+def _cached_adapter() -> Callable[[datetime], Any]:
+    """The connection's datetime adaptation, once per distinct time (reads share days)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    cache: dict[datetime, Any] = {}
+
+    def adapted(moment: datetime) -> Any:
+        value = cache.get(moment)
+        if value is None:
+            value = cache[moment] = adapt(moment)
+        return value
+
+    return adapted
+
+
+def recompute_read_state(meter_point_ids: list[int]) -> None:
+    """Set each meter point's last valid actual read time from its readings."""
+    table = connection.ops.quote_name(MeterPointReadState._meta.db_table)
+    actual = f"r.reading_type NOT IN ('D', 'O') AND {VALID_READING_SQL.format(table='r')}"
+    for chunk in chunks(meter_point_ids):
+        marks = ", ".join(["%s"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE meter_point_id IN ({marks})", chunk)
+            cursor.execute(
+                f"INSERT INTO {table} (meter_point_id, last_actual_read_at) "
+                f"SELECT m.meter_point_id, MAX(CASE WHEN {actual} THEN r.read_at END) "
+                "FROM meter_readings_meter m JOIN meter_readings_reading r "
+                "ON r.meter_id = m.id AND r.is_superseded = %s "
+                f"WHERE m.meter_point_id IN ({marks}) GROUP BY m.meter_point_id",
+                [True, True, False, *chunk],
+            )
