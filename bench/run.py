@@ -78,10 +78,9 @@ def files_for(size: int) -> tuple[Path, Path]:
     return first, again
 
 
-def import_once(url: str, path: Path) -> dict:
-    return json.loads(
-        sh([sys.executable, "bench/import_once.py", str(path)], {"DATABASE_URL": url})
-    )
+def import_once(url: str, path: Path, *, checks: bool = True) -> dict:
+    environment = {"DATABASE_URL": url, "D0010_CHECK_READINGS": "true" if checks else "false"}
+    return json.loads(sh([sys.executable, "bench/import_once.py", str(path)], environment))
 
 
 def floor_seconds(engine: str, path: Path) -> float:
@@ -117,13 +116,20 @@ def main() -> None:
             for size in sizes:
                 first, again = files_for(size)
                 # A fresh database each time: the first import must find nothing held.
+                # The same import without the reading checks, in the same round: what
+                # the checks cost (documentation/VALIDATION.md).
+                unchecked = import_once(fresh_database(engine, size), first, checks=False)
                 url = fresh_database(engine, size)
                 imported = import_once(url, first)
                 resent = import_once(url, again)
                 assert imported["readings"] == size and resent["duplicates"] == size
                 floor = floor_seconds(engine, first)
-                trials[size].append((imported, resent, floor))
-                print(f"{engine} {size}: {imported} resent={resent} floor={floor}", flush=True)
+                trials[size].append((imported, resent, floor, unchecked))
+                print(
+                    f"{engine} {size}: {imported} resent={resent} floor={floor} "
+                    f"unchecked={unchecked}",
+                    flush=True,
+                )
         # The last database made holds the largest size (sizes run smallest first).
         pages[engine] = json.loads(sh([sys.executable, "bench/pages.py"], {"DATABASE_URL": url}))
         rows.extend((engine, size, trials[size]) for size in sizes)
@@ -142,16 +148,32 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for engine, size, trials in rows:
-        seconds = [imported["seconds"] for imported, _, _ in trials]
+        seconds = [imported["seconds"] for imported, *_ in trials]
         import_s = median(seconds)
-        floor_s = median(floor for _, _, floor in trials)
-        ratios = [imported["seconds"] / floor for imported, _, floor in trials]
-        resent_s = median(resent["seconds"] for _, resent, _ in trials)
-        rss = max(imported["peak_rss_mb"] for imported, _, _ in trials)
+        floor_s = median(t[2] for t in trials)
+        ratios = [t[0]["seconds"] / t[2] for t in trials]
+        resent_s = median(t[1]["seconds"] for t in trials)
+        rss = max(t[0]["peak_rss_mb"] for t in trials)
         lines.append(
             f"| {engine} | {size:,} | {import_s:.2f} | {min(seconds):.2f}–{max(seconds):.2f} | "
             f"{size / import_s:,.0f} | {rss} | {floor_s:.2f} | {median(ratios):.2f}x | "
             f"{min(ratios):.2f}–{max(ratios):.2f}x | {resent_s:.2f} |"
+        )
+    lines += [
+        "",
+        "The reading checks' cost: the same first import with the checks off "
+        "(D0010_CHECK_READINGS=false), in the same rounds; the ratio is the median of each "
+        "round's (target: at most 1.25x).",
+        "",
+        "| database | readings | without checks s | with checks s | ratio | (range) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for engine, size, trials in rows:
+        checked = [t[0]["seconds"] / t[3]["seconds"] for t in trials]
+        lines.append(
+            f"| {engine} | {size:,} | {median(t[3]['seconds'] for t in trials):.2f} | "
+            f"{median(t[0]['seconds'] for t in trials):.2f} | {median(checked):.2f}x | "
+            f"{min(checked):.2f}–{max(checked):.2f}x |"
         )
     lines += ["", "Against the issue's targets:", ""]
     for engine in engines:
@@ -178,8 +200,14 @@ def main() -> None:
                 f"{median(floors):.1f}x"
             )
     for engine, timings in pages.items():
-        lines += ["", f"Pages at {max(sizes):,} readings ({engine}), median ms:", ""]
-        lines += [f"- {name}: {ms} ms" for name, ms in timings.items()]
+        lines += [
+            "",
+            f"Pages at {max(sizes):,} readings ({engine}), ms over 20 requests:",
+            "",
+            "| page | median | max |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {name} | {ms['median']} | {ms['max']} |" for name, ms in timings.items()]
     table = "\n".join(lines)
     (OUT / "results.md").write_text(table + "\n")
     print(table)

@@ -278,18 +278,16 @@ def stale_read_summary(*, now: datetime) -> dict:
     }
 
 
-def stale_meter_points(*, now: datetime, months: int) -> QuerySet[MeterPointReadState]:
-    """Meter points whose last valid actual reading is older than ``months`` (or none),
-    oldest first."""
-    from django.db.models import F, Q
-
-    return (
-        MeterPointReadState.objects.filter(
-            Q(last_actual_read_at__lt=_months_before(now, months))
-            | Q(last_actual_read_at__isnull=True)
-        )
-        .select_related("meter_point")
-        .order_by(F("last_actual_read_at").asc(nulls_first=True), "meter_point_id")
+def stale_meter_points(
+    *, now: datetime, months: int, never_read: bool = False
+) -> QuerySet[MeterPointReadState]:
+    """Meter points whose last valid actual reading is older than ``months``, oldest
+    first (in the index's order); or, with ``never_read``, those that never had one."""
+    states = MeterPointReadState.objects.select_related("meter_point")
+    if never_read:
+        return states.filter(last_actual_read_at__isnull=True).order_by("meter_point_id")
+    return states.filter(last_actual_read_at__lt=_months_before(now, months)).order_by(
+        "last_actual_read_at", "meter_point_id"
     )
 
 

@@ -107,7 +107,7 @@ class ReadingExceptionAdmin(SimpleHistoryAdmin):
     list_display = (
         "id",
         "rule",
-        "reason_code",
+        "reason",
         "status",
         "mpan",
         "register_id",
@@ -175,6 +175,14 @@ class ReadingExceptionAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="J0332", ordering="reason_code")
+    def reason(self, obj: ReadingException) -> str:
+        if not obj.reason_code:
+            return "-"
+        return format_html(
+            '<abbr title="{}">{}</abbr>', obj.get_reason_code_display(), obj.reason_code
+        )
 
     @admin.display(description="MPAN", ordering="meter_point__mpan_core")
     def mpan(self, obj: ReadingException) -> str:

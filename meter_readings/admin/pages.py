@@ -229,6 +229,9 @@ def stale_reads_csv(request: HttpRequest) -> HttpResponse:
     months = int(raw) if raw.isdigit() and 1 <= int(raw) <= 240 else None
     if months is None:
         months = settings.D0010_STALE_READ_MONTHS
+    if request.GET.get("never_read") == "true":
+        states = selectors.stale_meter_points(now=timezone.now(), months=months, never_read=True)
+        return _csv_response(stale_reads_csv_lines(states), "never-read.csv")
     states = selectors.stale_meter_points(now=timezone.now(), months=months)
     return _csv_response(stale_reads_csv_lines(states), f"stale-reads-{months}-months.csv")
 

@@ -18,7 +18,8 @@ from django.utils import timezone
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.filters import OrderingFilter
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -532,20 +533,54 @@ class ReadingExceptionViewSet(
 
 
 class StaleReadPagination(StandardPagination):
+    """Pages without a total: the buckets count the meter points, and a COUNT of every
+    stale one would cost what the list saves."""
+
     page_size = 100
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        size = self.get_page_size(request)
+        number = self.get_page_number(request, None)
+        if not str(number).isdigit() or int(number) < 1:
+            raise NotFound("Invalid page.")
+        self.number = int(number)
+        start = (self.number - 1) * size
+        rows = list(queryset[start : start + size + 1])
+        self.has_next = len(rows) > size
+        return rows[:size]
+
+    def get_paginated_response(self, data):
+        url = self.request.build_absolute_uri()
+        return Response(
+            {
+                "next": (
+                    replace_query_param(url, "page", self.number + 1) if self.has_next else None
+                ),
+                "previous": (
+                    replace_query_param(url, "page", self.number - 1) if self.number > 1 else None
+                ),
+                "results": data,
+            }
+        )
 
 
 @extend_schema(
     summary="Stale reads",
     description=(
         "Meter points whose last valid actual reading is older than `months` (default "
-        "12), or that never had one, oldest first, page by page; with every meter "
-        "point counted by months since its last valid actual reading (6-12, 12-14, 14+) "
-        "and those never validly read."
+        "12), oldest first, page by page (`never_read=true`: those that never had one); "
+        "with every meter point counted by months since its last valid actual reading "
+        "(6-12, 12-14, 14+) and those never validly read."
     ),
     parameters=[
         OpenApiParameter(
             "months", OpenApiTypes.INT, description="Older than this many months (1-240)."
+        ),
+        OpenApiParameter(
+            "never_read",
+            OpenApiTypes.BOOL,
+            description="List the meter points never validly and actually read instead.",
         ),
         OpenApiParameter("page", OpenApiTypes.INT, description="Page number."),
         OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (1-500)."),
@@ -557,7 +592,6 @@ class StaleReadPagination(StandardPagination):
                 "months": serializers.IntegerField(),
                 "buckets": StaleBucketSerializer(many=True),
                 "never_read": serializers.IntegerField(),
-                "count": serializers.IntegerField(),
                 "next": serializers.URLField(allow_null=True),
                 "previous": serializers.URLField(allow_null=True),
                 "results": StaleMeterPointSerializer(many=True),
@@ -576,8 +610,11 @@ class StaleReadsView(generics.GenericAPIView):
 
     def get(self, request: Request) -> Response:
         months = _months_parameter(request)
+        never_read = _query_flag(request, "never_read")
         now = timezone.now()
-        page = self.paginate_queryset(selectors.stale_meter_points(now=now, months=months))
+        page = self.paginate_queryset(
+            selectors.stale_meter_points(now=now, months=months, never_read=never_read)
+        )
         response = self.get_paginated_response(StaleMeterPointSerializer(page, many=True).data)
         summary = selectors.stale_read_summary(now=now)
         response.data = {

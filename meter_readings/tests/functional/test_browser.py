@@ -236,3 +236,81 @@ class TestContentSecurityPolicy(ConsoleInBrowser):
         assert [m for m in messages if "Content Security Policy" in m] == []
         logo = self.find("redoc img[alt='redocly logo']").get_attribute("src")
         assert logo.startswith(self.live_server_url)
+
+
+class TestWorkingAnException(ConsoleInBrowser):
+    """From the dashboard to a resolved exception, as the meter-reading team works one."""
+
+    def setUp(self):
+        super().setUp()
+        import io
+
+        from meter_readings.tests.d0010_files import MPAN_A, d0010_bytes, reading_line
+
+        for file_id, day, value in (("0000900001", "01", "500.0"), ("0000900002", "02", "400.0")):
+            groups = [f"026|{MPAN_A}|V|", "028|F75A 00802|R|"]
+            groups.append(reading_line("S", f"202601{day}000000", value))
+            import_flow_file(
+                stream=io.BytesIO(d0010_bytes(groups, file_id=file_id)),
+                filename=f"{file_id}.uff",
+                received_at=timezone.now(),
+            )
+
+    def test_an_exception_is_worked_from_the_dashboard_to_resolved(self):
+        from selenium.webdriver.support.ui import Select
+
+        from meter_readings.models import ReadingException
+
+        self.open("/admin/")
+        report = self.find("#open-exceptions")
+        assert "Negative advance" in report.text
+        self.browser.execute_script(
+            "arguments[0].scrollIntoView(); window.scrollBy(0, -60);", report
+        )
+        self.screenshot("08-dashboard-reports")
+
+        self.click_and_wait("#exceptions-queue")
+        rows = self.find_all("#result_list tbody tr")
+        negative = next(row for row in rows if "Negative advance" in row.text)
+        self.screenshot("09-exceptions-queue")
+
+        # Its meter point's page marks it on the chart.
+        self.mark_page()
+        negative.find_element("css selector", "td.field-mpan a").click()
+        self.wait_for_new_page()
+        assert self.find("tr.has-exception a.exception")
+        assert all(
+            self.chart_drawn(canvas.get_attribute("id"))
+            for canvas in self.find_all("canvas.register-chart")
+        )
+        self.screenshot("10-meter-point-exception")
+
+        self.browser.back()
+        self.wait_for_new_page_or_same()
+        rows = self.find_all("#result_list tbody tr")
+        negative = next(row for row in rows if "Negative advance" in row.text)
+        negative.find_element("css selector", "input.action-select").click()
+        Select(self.find("select[name=action]")).select_by_value("resolve")
+        self.click_and_wait("button[name=index]")
+        self.find("#id_note").send_keys("Customer's own read confirmed the earlier value.")
+        self.screenshot("11-resolve-with-a-note")
+        self.click_and_wait("input[type=submit][value=Resolve]")
+
+        assert "1 exception(s) resolved." in self.find("ul.messagelist").text
+        exception = ReadingException.objects.get(rule="NEGATIVE_ADVANCE")
+        assert exception.status == "RESOLVED"
+        assert [
+            entry.history_user.username if entry.history_user else None
+            for entry in exception.history.order_by("pk")
+        ] == [None, "operator"]
+
+        self.open(f"/admin/meter_readings/readingexception/{exception.pk}/history/")
+        assert "Customer's own read confirmed" in self.find("#change-history").text
+        self.screenshot("12-exception-history")
+
+    def wait_for_new_page_or_same(self) -> None:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(self.browser, 15).until(
+            lambda browser: browser.execute_script("return document.readyState === 'complete';")
+        )

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from meter_readings.models import ExceptionStatus, MeterPoint, ReadingException
 from meter_readings.services import import_flow_file
-from meter_readings.tests.d0010_files import MPAN_A, MPAN_B, d0010_bytes, reading_line
+from meter_readings.tests.d0010_files import MPAN_A, MPAN_B, MPAN_C, d0010_bytes, reading_line
 
 pytestmark = pytest.mark.django_db
 
@@ -189,16 +189,32 @@ class TestStaleReadsApi:
 
         recent = client.get("/api/reports/stale-reads/", {"months": 240}).json()
         stale = client.get("/api/reports/stale-reads/", {"months": 1}).json()
+        never = client.get("/api/reports/stale-reads/", {"never_read": "true"}).json()
 
-        # MPAN_B's only reading failed: never validly read, so always listed.
-        assert [row["mpan_core"] for row in recent["results"]] == [MPAN_B]
-        assert [row["mpan_core"] for row in stale["results"]] == [MPAN_B, MPAN_A]
+        assert recent["results"] == []
+        assert [row["mpan_core"] for row in stale["results"]] == [MPAN_A]
+        # MPAN_B's only reading failed: never validly read.
+        assert [row["mpan_core"] for row in never["results"]] == [MPAN_B]
         assert stale["never_read"] == 1 and stale["months"] == 1
         assert [bucket["label"] for bucket in stale["buckets"]] == [
             "6-12 months",
             "12-14 months",
             "14 months or more",
         ]
+
+    def test_pages_follow_without_a_total(self, raised):
+        send([f"026|{MPAN_C}|V|", "028|C1|R|", reading_line("S", "20251201000000", "1.0")], "4")
+        client = api_client(*VIEWER)
+
+        first = client.get("/api/reports/stale-reads/", {"months": 1, "page_size": 1}).json()
+        second = client.get(first["next"]).json()
+
+        assert [first["results"][0]["mpan_core"], second["results"][0]["mpan_core"]] == [
+            MPAN_C,
+            MPAN_A,
+        ]
+        assert second["next"] is None and second["previous"] is not None
+        assert client.get("/api/reports/stale-reads/", {"page": "x"}).status_code == 404
 
     def test_a_bad_months_is_a_400(self, raised):
         response = api_client(*VIEWER).get("/api/reports/stale-reads/", {"months": "0"})
