@@ -146,18 +146,7 @@ class ReadingExceptionAdmin(SimpleHistoryAdmin):
         "status_changed_at",
     )
     # Everything but the workflow is what the checks found: never edited here.
-    readonly_fields = (
-        "rule",
-        "reason_code",
-        "detail",
-        "meter_point_link",
-        "reading_link",
-        "register_id",
-        "read_at",
-        "sender",
-        "raised_at",
-        "status_changed_at",
-    )
+    readonly_fields = tuple(name for name in fields if name not in ("status", "note"))
     history_list_display = ("status", "note")
 
     def get_urls(self) -> list:

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from simple_history.utils import bulk_create_with_history
 
 from meter_readings.d0010 import FindingCode, RegisterReading
 from meter_readings.d0010.findings import Finding, warning
-from meter_readings.models import ExceptionStatus, FlowFile, Reading, ReadingException
+from meter_readings.models import FlowFile
 from meter_readings.services._checks_sql import chunks, in_gb_time
 from meter_readings.services._read_state import raise_read_state_by_mpan
 from meter_readings.services._register_checks import (
@@ -180,36 +179,13 @@ class ImportChecks:
         """Raise the file-level exceptions (registers read at different times)."""
         self._close_group()
         if self._register_dates:
-            details = dict(self._register_dates)
-            held = set(
-                ReadingException.objects.filter(
-                    reading__flow_file=self.flow_file, rule=Rule.REGISTER_DATES
-                ).values_list("reading_id", flat=True)
+            self.checker.store_failures(
+                self.flow_file,
+                {
+                    line: [Failure(Rule.REGISTER_DATES, REASON_CODES[Rule.REGISTER_DATES], detail)]
+                    for line, detail in self._register_dates
+                },
             )
-            new = [
-                ReadingException(
-                    reading=reading,
-                    rule=Rule.REGISTER_DATES,
-                    reason_code=REASON_CODES[Rule.REGISTER_DATES],
-                    detail=details[reading.line_number],
-                    status=ExceptionStatus.OPEN,
-                    raised_at=self.checker.now,
-                    status_changed_at=self.checker.now,
-                    meter_point_id=reading.meter.meter_point_id,
-                    meter_id=reading.meter_id,
-                    register_id=reading.register_id,
-                    read_at=reading.read_at,
-                    sender=self.flow_file.sender,
-                )
-                for reading in Reading.objects.filter(
-                    flow_file=self.flow_file, line_number__in=list(details)
-                ).select_related("meter")
-                if reading.pk not in held
-            ]
-            bulk_create_with_history(
-                new, ReadingException, default_change_reason="raised by the checks"
-            )
-            self.checker.counts.raised += len(new)
         return self.checker.counts
 
 

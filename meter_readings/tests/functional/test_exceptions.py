@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from meter_readings.models import ExceptionStatus, MeterPoint, ReadingException
+from meter_readings.models import ExceptionStatus, Meter, MeterPoint, ReadingException
 from meter_readings.services import import_flow_file
 from meter_readings.tests.d0010_files import MPAN_A, MPAN_B, MPAN_C, d0010_bytes, reading_line
 
@@ -299,3 +299,35 @@ class TestExceptionsAdmin:
         assert response.context["charts"][0]["points"][-1]["exceptions"] == ["Negative advance"]
         rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
         assert [row["advance"] for row in rows] == ["", "-100.000"]
+
+
+class TestMeterRegisterDigits:
+    def test_recording_them_in_the_admin_re_checks_the_meter(self, client, raised):
+        client.force_login(user_with("view_meter", "change_meter", staff=True))
+        send(
+            [f"026|{MPAN_C}|V|", "028|C9|R|", reading_line("S", "20260101000000", "123456.0")], "5"
+        )
+        meter = Meter.objects.get(serial_number="C9")
+
+        response = client.post(
+            reverse("admin:meter_readings_meter_change", args=[meter.pk]),
+            {"register_digits": "5"},
+            follow=True,
+        )
+
+        assert "Re-checked 1 register(s): 1 exception(s) raised" in response.text
+        assert ReadingException.objects.filter(meter=meter, rule="REGISTER_DIGITS").exists()
+        meter.refresh_from_db()
+        assert meter.register_digits == 5
+
+    def test_a_meter_s_serial_cannot_be_changed(self, client, raised):
+        client.force_login(user_with("view_meter", "change_meter", staff=True))
+        meter = Meter.objects.get(serial_number="M1")
+
+        client.post(
+            reverse("admin:meter_readings_meter_change", args=[meter.pk]),
+            {"register_digits": "6", "serial_number": "CHANGED"},
+        )
+
+        meter.refresh_from_db()
+        assert (meter.serial_number, meter.register_digits) == ("M1", 6)

@@ -268,6 +268,19 @@ class TestReadingRules:
         assert exceptions() == [("REGISTER_DIGITS", "11", Decimal("123456"), "OPEN")]
 
 
+class TestEdgeValues:
+    def test_zero_and_the_largest_value_a_register_can_hold_raise_no_error(self):
+        send(reads(("20251001", "0.0"), ("20251101", "99999999.9"), ("20251201", "0.5")))
+
+        rules = {rule for rule, *_ in exceptions()}
+
+        # From 99999999.9 to 0.5 wraps an 8-digit register by 0.6: a roll-over.
+        assert rules == set()
+        [register] = meter_point_consumption(meter_point=MeterPoint.objects.get())
+        assert register["advances"][2].rolled_over
+        assert register["advances"][2].advance == Decimal("0.6")
+
+
 class TestImportOutcome:
     def test_with_the_checks_off_an_import_raises_nothing_until_check_readings(self, settings):
         settings.D0010_CHECK_READINGS = False
