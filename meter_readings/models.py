@@ -434,12 +434,8 @@ class ReadingException(models.Model):
             models.Index(fields=["status", "raised_at"], name="exception_queue_idx"),
             models.Index(fields=["rule", "status"], name="exception_rule_idx"),
             models.Index(fields=["meter_point", "read_at"], name="exception_meter_point_idx"),
-            # Auto-resolution looks for the unresolved exceptions of a meter's register.
-            models.Index(
-                fields=["meter", "register_id"],
-                condition=Q(status__in=["OPEN", "ACKNOWLEDGED"]),
-                name="exception_unresolved_idx",
-            ),
+            # The checks probe the exceptions of each register they touch.
+            models.Index(fields=["meter", "register_id", "read_at"], name="exception_register_idx"),
         ]
 
     def __str__(self) -> str:

@@ -146,7 +146,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='readingexception',
-            index=models.Index(condition=models.Q(('status__in', ['OPEN', 'ACKNOWLEDGED'])), fields=['meter', 'register_id'], name='exception_unresolved_idx'),
+            index=models.Index(fields=['meter', 'register_id', 'read_at'], name='exception_register_idx'),
         ),
         migrations.AddConstraint(
             model_name='readingexception',

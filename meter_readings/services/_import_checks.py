@@ -8,8 +8,9 @@ pass, and their exceptions raised when the file ends.
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
+from operator import attrgetter
 
 
 from meter_readings.d0010 import FindingCode, RegisterReading
@@ -23,22 +24,18 @@ from meter_readings.services._register_checks import (
     Touched,
 )
 from meter_readings.validation import (
+    AloneScreen,
     Failure,
     Rule,
     SeriesReading,
     is_actual,
-    may_fail_alone,
     reading_failures,
     register_dates,
 )
 from meter_readings.validation.rules import REASON_CODES, WITHDRAWN
 
-
-@dataclass
-class _GroupOf028:
-    key: tuple[str, str, str]  # MPAN, serial, reading type
-    lines: list[int] = field(default_factory=list)
-    readings: list[tuple[str, datetime]] = field(default_factory=list)
+# The readings of one 028 group: consecutive, with one MPAN, serial and reading type.
+_GROUP_OF_028 = attrgetter("mpan_core", "serial_number", "reading_type")
 
 
 class ImportChecks:
@@ -54,7 +51,7 @@ class ImportChecks:
         self.flow_file = flow_file
         self.on_finding = on_finding
         self.checker = RegisterChecker(now=now)
-        self._group: _GroupOf028 | None = None
+        self._group: tuple[tuple[str, str, str], list[RegisterReading]] | None = None
         self._register_dates: list[tuple[int, str]] = []
 
     def after_batch(
@@ -113,6 +110,7 @@ class ImportChecks:
     def _check_alone(self, records: list[RegisterReading]) -> None:
         limits = self.checker.limits
         created = self.flow_file.file_created_at
+        screen = AloneScreen(created=created, thresholds=limits)
         failing: dict[int, list[Failure]] = {}
         latest: dict[str, datetime | None] = {}
         for record in records:
@@ -121,13 +119,7 @@ class ImportChecks:
                 self.on_finding(
                     _withdrawal_of_nothing(record.line_number, record.read_at, record.register_id)
                 )
-            if may_fail_alone(
-                record.bsc_validation_status,
-                record.reading_flag,
-                record.read_at,
-                created=created,
-                thresholds=limits,
-            ):
+            if screen.may_fail(record.bsc_validation_status, record.reading_flag, record.read_at):
                 failures = reading_failures(_series_of(record, created), limits)
                 if failures:
                     failing[record.line_number] = failures
@@ -150,28 +142,33 @@ class ImportChecks:
     def _collect_register_dates(self, readings: list[RegisterReading]) -> None:
         # An 028 group's readings arrive together, in file order; a group can straddle
         # two batches, so the last one is carried over.
-        for record in readings:
-            key = (record.mpan_core, record.serial_number, record.reading_type)
+        for key, run in groupby(readings, key=_GROUP_OF_028):
+            members = list(run)
             group = self._group
-            if group is None or group.key != key or record.line_number < group.lines[-1]:
+            if group is not None:
+                if group[0] == key and members[0].line_number > group[1][-1].line_number:
+                    group[1].extend(members)
+                    continue
                 self._close_group()
-                group = self._group = _GroupOf028(key)
-            group.lines.append(record.line_number)
-            group.readings.append((record.register_id, record.read_at))
+            self._group = (key, members)
 
     def _close_group(self) -> None:
         group = self._group
         self._group = None
-        if group is None or len(group.readings) < 2:
+        if group is None:
             return
-        first_register, first_read_at = group.readings[0]
-        for index in register_dates(group.readings):
+        members = group[1]
+        # Most groups: one reading, or every register read at one time.
+        if len(members) < 2 or all(r.read_at == members[0].read_at for r in members):
+            return
+        first = members[0]
+        for index in register_dates([(r.register_id, r.read_at) for r in members]):
             self._register_dates.append(
                 (
-                    group.lines[index],
-                    f"read at {in_gb_time(group.readings[index][1]):%Y-%m-%d %H:%M}; register "
-                    f"{first_register!r}, the first of its 028 group (line {group.lines[0]}), "
-                    f"was read at {in_gb_time(first_read_at):%Y-%m-%d %H:%M}",
+                    members[index].line_number,
+                    f"read at {in_gb_time(members[index].read_at):%Y-%m-%d %H:%M}; register "
+                    f"{first.register_id!r}, the first of its 028 group (line "
+                    f"{first.line_number}), was read at {in_gb_time(first.read_at):%Y-%m-%d %H:%M}",
                 )
             )
 

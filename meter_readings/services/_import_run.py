@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,6 +44,8 @@ from meter_readings.services.read_ahead import ReadAhead
 from meter_readings.services._import_checks import ImportChecks
 
 FINDING_BATCH_SIZE = 1000
+# Six parameters a row: well under SQLite's limit on a statement's parameters.
+FINDINGS_PER_STATEMENT = 500
 PROGRESS_EVERY_EVENTS = 5000
 # Earlier files named in an IDENTIFIER_REUSED finding.
 NAMED_EARLIER_FILES = 5
@@ -267,19 +269,33 @@ class ImportRun:
 
     def _save_findings(self) -> None:
         assert self.flow_file is not None
-        ImportFinding.objects.bulk_create(
-            [
-                ImportFinding(
-                    flow_file=self.flow_file,
-                    line_number=finding.line_number,
-                    severity=finding.severity.upper(),
-                    code=finding.code,
-                    field=finding.field,
-                    message=finding.message,
+        if not self._unsaved_findings:
+            return
+        # Multi-row INSERTs, not the ORM's bulk_create: a file can carry a finding on
+        # most of its lines, and a model instance per finding costs more than its row.
+        columns = ("flow_file_id", "line_number", "severity", "code", "field", "message")
+        table = connection.ops.quote_name(ImportFinding._meta.db_table)
+        flow_file_id = self.flow_file.pk
+        rows = [
+            (
+                flow_file_id,
+                finding.line_number,
+                finding.severity.upper(),
+                str(finding.code),
+                finding.field,
+                finding.message,
+            )
+            for finding in self._unsaved_findings
+        ]
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), FINDINGS_PER_STATEMENT):
+                chunk = rows[start : start + FINDINGS_PER_STATEMENT]
+                row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+                cursor.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                    + ", ".join([row] * len(chunk)),
+                    [value for values in chunk for value in values],
                 )
-                for finding in self._unsaved_findings
-            ]
-        )
         self._unsaved_findings.clear()
 
     def _finish(self, summary: ParseSummary) -> ImportReport:

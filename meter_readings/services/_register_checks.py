@@ -232,11 +232,12 @@ class RegisterChecker:
     def held_exceptions(self, touched: Touched) -> list[ReadingException]:
         """The touched registers' unresolved exceptions, and every exception of a
         reading to be checked (a rule failing again must not raise a second)."""
+        # Each touched register probes the (meter, register, read time) index.
         ids_sql = (
-            "SELECT e.id FROM meter_readings_readingexception e "
-            f"JOIN ({touched.sql}) t ON e.meter_id = t.meter_id "
+            f"SELECT e.id FROM ({touched.sql}) t "
+            "JOIN meter_readings_readingexception e ON e.meter_id = t.meter_id "
             "AND e.register_id = t.register_id "
-            "WHERE e.status IN (%s, %s) OR e.read_at >= t.since"
+            "AND (e.status IN (%s, %s) OR e.read_at >= t.since)"
         )
         with connection.cursor() as cursor:
             cursor.execute(ids_sql, [*touched.params, *UNRESOLVED_STATUSES])

@@ -7,6 +7,7 @@ call it for display. Every rule and threshold lives here (documentation/VALIDATI
 """
 
 from meter_readings.validation.checks import (
+    AloneScreen,
     Failure,
     Verdict,
     check_register,
@@ -19,6 +20,7 @@ from meter_readings.validation.rules import Rule, Thresholds
 from meter_readings.validation.series import SeriesReading, integer_digits, is_actual
 
 __all__ = [
+    "AloneScreen",
     "Advance",
     "Failure",
     "Rule",
