@@ -4,7 +4,11 @@ import calendar
 from datetime import datetime, timedelta
 from itertools import groupby
 
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 
 from meter_readings.models import (
@@ -221,8 +225,27 @@ def reading_exceptions() -> QuerySet[ReadingException]:
     return ReadingException.objects.select_related("meter_point", "meter", "reading")
 
 
-def open_exceptions_by_rule_and_age(*, now: datetime) -> list[dict]:
-    """Unresolved exceptions counted by rule and age band (one aggregate per band)."""
+# The reports' counts are kept this long: they move by the month, and on a national book
+# a count of every stale meter point costs what a page should take in all.
+REPORT_CACHE_SECONDS = 300
+
+
+def _cached_report(key: str, compute: Callable[[], Any]) -> Any:
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, REPORT_CACHE_SECONDS)
+    return value
+
+
+def open_exceptions_by_rule_and_age(*, now: datetime, fresh: bool = False) -> list[dict]:
+    """Unresolved exceptions counted by rule and age band (one aggregate per band),
+    as counted in the last ``REPORT_CACHE_SECONDS`` unless ``fresh``."""
+    if not fresh:
+        return _cached_report(
+            "d0010:open-exceptions-by-rule-and-age",
+            lambda: open_exceptions_by_rule_and_age(now=now, fresh=True),
+        )
     from django.db.models import Count
 
     counts: dict[str, dict[str, int]] = {}
@@ -261,8 +284,13 @@ def _months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=target_year, month=target_month, day=day)
 
 
-def stale_read_summary(*, now: datetime) -> dict:
-    """Meter points by months since their last valid actual reading (indexed counts)."""
+def stale_read_summary(*, now: datetime, fresh: bool = False) -> dict:
+    """Meter points by months since their last valid actual reading (indexed counts),
+    as counted in the last ``REPORT_CACHE_SECONDS`` unless ``fresh``."""
+    if not fresh:
+        return _cached_report(
+            "d0010:stale-read-summary", lambda: stale_read_summary(now=now, fresh=True)
+        )
     states = MeterPointReadState.objects
     buckets = []
     for label, start, end in STALE_BUCKETS:

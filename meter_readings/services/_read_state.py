@@ -54,7 +54,10 @@ def raise_read_state_by_mpan(latest: dict[str, datetime | None]) -> None:
                 f"INSERT INTO {table} (meter_point_id, last_actual_read_at) "
                 "SELECT mp.id, v.read_at FROM unnest(%s::varchar[], %s::timestamptz[]) "
                 "AS v(mpan_core, read_at) "
-                "JOIN meter_readings_meterpoint mp ON mp.mpan_core = v.mpan_core "
+                # A probe of the MPAN index per row: as a plain join, the planner can
+                # choose to scan every meter point for each batch.
+                "JOIN LATERAL (SELECT id FROM meter_readings_meterpoint "
+                "WHERE mpan_core = v.mpan_core LIMIT 1) mp ON true "
                 f"{_RAISE_ON_CONFLICT.format(table=table)}",
                 [list(latest), list(latest.values())],
             )

@@ -21,3 +21,13 @@ import pytest  # noqa: E402
 def fast_password_hashing(settings):
     """Tests create many users: hash their passwords cheaply (never outside tests)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """The reports keep their counts in the cache: each test starts without them."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

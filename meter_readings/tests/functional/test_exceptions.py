@@ -331,3 +331,18 @@ class TestMeterRegisterDigits:
 
         meter.refresh_from_db()
         assert (meter.serial_number, meter.register_digits) == ("M1", 6)
+
+
+class TestReportCounts:
+    def test_they_are_kept_for_a_while_and_counted_afresh_on_request(self, raised):
+        from meter_readings import selectors
+
+        now = timezone.now()
+        before = selectors.open_exceptions_by_rule_and_age(now=now)
+        ReadingException.objects.filter(rule="NEGATIVE_ADVANCE").update(status="RESOLVED")
+
+        kept = selectors.open_exceptions_by_rule_and_age(now=now)
+        fresh = selectors.open_exceptions_by_rule_and_age(now=now, fresh=True)
+
+        assert kept == before
+        assert [row["rule"] for row in fresh] == ["COLLECTOR_FAILED"]
