@@ -58,6 +58,8 @@ class ImportChecks:
         self,
         readings: list[RegisterReading],
         new_meter_runs: list[tuple[int, list[RegisterReading]]],
+        *,
+        meter_point_ids: dict[str, int] | None = None,
     ) -> None:
         """Check the registers ``readings`` touched (they are stored by now).
 
@@ -82,7 +84,7 @@ class ImportChecks:
                         Touched.listed_lines(flow_file_id=self.flow_file.pk, lines=chunk)
                     )
         if alone:
-            self._check_alone(alone)
+            self._check_alone(alone, meter_point_ids)
 
     def _readings_alone(
         self, new_meter_runs: list[tuple[int, list[RegisterReading]]]
@@ -107,7 +109,9 @@ class ImportChecks:
                     _withdrawal_of_nothing(held.line_number, held.series.read_at, held.register_id)
                 )
 
-    def _check_alone(self, records: list[RegisterReading]) -> None:
+    def _check_alone(
+        self, records: list[RegisterReading], meter_point_ids: dict[str, int] | None
+    ) -> None:
         limits = self.checker.limits
         created = self.flow_file.file_created_at
         screen = AloneScreen(created=created, thresholds=limits)
@@ -135,7 +139,7 @@ class ImportChecks:
                     latest[mpan] = record.read_at
             elif mpan not in latest:
                 latest[mpan] = None
-        raise_read_state_by_mpan(latest)
+        raise_read_state_by_mpan(latest, meter_point_ids=meter_point_ids)
         if failing:
             self.checker.store_failures(self.flow_file, failing)
 

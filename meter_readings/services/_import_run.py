@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -33,6 +33,8 @@ from meter_readings.services._flow_file_records import (
     fill_identity,
 )
 from meter_readings.services.batch import DEFAULT_BATCH_SIZE, BatchWriter
+from meter_readings.services.batch import sql as dialects
+from meter_readings.services.batch.sql.base import BulkTable
 from meter_readings.services.import_guard import import_guard
 from meter_readings.services.import_types import (
     ByteStream,
@@ -44,8 +46,18 @@ from meter_readings.services.read_ahead import ReadAhead
 from meter_readings.services._import_checks import ImportChecks
 
 FINDING_BATCH_SIZE = 1000
-# Six parameters a row: well under SQLite's limit on a statement's parameters.
-FINDINGS_PER_STATEMENT = 500
+# Findings are written straight into their table, as a batch's rows are staged.
+FINDINGS_TABLE = BulkTable(
+    ImportFinding._meta.db_table,
+    (
+        ("flow_file_id", models.BigIntegerField()),
+        ("line_number", models.PositiveIntegerField(null=True)),
+        ("severity", models.CharField(max_length=7)),
+        ("code", models.CharField(max_length=40)),
+        ("field", models.CharField(max_length=60)),
+        ("message", models.TextField()),
+    ),
+)
 PROGRESS_EVERY_EVENTS = 5000
 # Earlier files named in an IDENTIFIER_REUSED finding.
 NAMED_EARLIER_FILES = 5
@@ -209,11 +221,13 @@ class ImportRun:
         return None
 
     def _check_batch(self, readings: list, new_meter_runs: list) -> None:
-        assert self.checks is not None and self._events is not None
+        assert self.checks is not None and self._events is not None and self.writer is not None
         # The checks read rows back one by one (on SQLite each hands the GIL over):
         # parsing ahead meanwhile would make each wait for it.
         with self._events.paused():
-            self.checks.after_batch(readings, new_meter_runs)
+            self.checks.after_batch(
+                readings, new_meter_runs, meter_point_ids=self.writer.meter_point_ids
+            )
 
     def _verdict_is(self, status: FlowFileStatus) -> bool:
         return self.verdict is not None and self.verdict.status == status
@@ -271,31 +285,25 @@ class ImportRun:
         assert self.flow_file is not None
         if not self._unsaved_findings:
             return
-        # Multi-row INSERTs, not the ORM's bulk_create: a file can carry a finding on
-        # most of its lines, and a model instance per finding costs more than its row.
-        columns = ("flow_file_id", "line_number", "severity", "code", "field", "message")
-        table = connection.ops.quote_name(ImportFinding._meta.db_table)
+        # In bulk, as the batches write readings (a COPY on PostgreSQL, multi-row
+        # INSERTs on SQLite): a file can carry a finding on most of its lines.
         flow_file_id = self.flow_file.pk
-        rows = [
-            (
-                flow_file_id,
-                finding.line_number,
-                finding.severity.upper(),
-                str(finding.code),
-                finding.field,
-                finding.message,
-            )
-            for finding in self._unsaved_findings
-        ]
         with connection.cursor() as cursor:
-            for start in range(0, len(rows), FINDINGS_PER_STATEMENT):
-                chunk = rows[start : start + FINDINGS_PER_STATEMENT]
-                row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-                cursor.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                    + ", ".join([row] * len(chunk)),
-                    [value for values in chunk for value in values],
-                )
+            dialects.for_connection().stage(
+                cursor,
+                FINDINGS_TABLE,
+                [
+                    (
+                        flow_file_id,
+                        finding.line_number,
+                        finding.severity.upper(),
+                        str(finding.code),
+                        finding.field,
+                        finding.message,
+                    )
+                    for finding in self._unsaved_findings
+                ],
+            )
         self._unsaved_findings.clear()
 
     def _finish(self, summary: ParseSummary) -> ImportReport:

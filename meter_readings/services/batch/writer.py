@@ -69,6 +69,8 @@ class BatchWriter:
         self.on_finding = on_finding
         self.on_readings_stored = on_readings_stored
         self._new_meter_runs: list[tuple[int, list[RegisterReading]]] = []
+        # The batch's meter point ids by MPAN, where the dialect looked them up.
+        self.meter_point_ids: dict[str, int] = {}
         self.batch_size = batch_size
         self.strategy = strategy or NewMetersStraightIn()
         self.counts = WriteCounts()
@@ -163,6 +165,7 @@ class BatchWriter:
         if readings and self.on_readings_stored is not None:
             self.on_readings_stored(readings, self._new_meter_runs)
         self._new_meter_runs = []
+        self.meter_point_ids = {}
         self._meter_points.clear()
         self._meters.clear()
         self._readings.clear()
@@ -183,6 +186,7 @@ class BatchWriter:
             sql.stage(cursor, sql.new_readings, sql.new_reading_rows(self.flow_file.pk, runs))
             self.counts.readings_imported += sum(len(run) for _, run in runs)
             self._new_meter_runs = runs
+            self.meter_point_ids = meter_ids.meter_points
         return held
 
     def _store_matched(

@@ -12,7 +12,7 @@ for every row), and why rows come back as one JSON value rather than one row at 
 """
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -62,11 +62,13 @@ class MeterIds:
     """A batch's meters by (MPAN core, serial): those it created, and those held before.
 
     ``held`` may be empty: only a dialect whose ``match_readings_of_held_meters`` stages
-    readings by meter id (PostgreSQL) fills it.
+    readings by meter id (PostgreSQL) fills it. ``meter_points`` (MPAN core to meter
+    point id) likewise: a dialect that looked them up says so, for the reading checks.
     """
 
     created: dict[MeterKey, int]
     held: dict[MeterKey, int]
+    meter_points: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
