@@ -431,8 +431,9 @@ class ReadingException(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["reading", "rule"], name=EXCEPTION_KEY)]
         indexes = [
-            models.Index(fields=["status", "raised_at"], name="exception_queue_idx"),
-            models.Index(fields=["rule", "status"], name="exception_rule_idx"),
+            # The queue lists by status, and by rule, newest first.
+            models.Index(fields=["status", "id"], name="exception_queue_idx"),
+            models.Index(fields=["rule", "id"], name="exception_rule_idx"),
             models.Index(fields=["meter_point", "read_at"], name="exception_meter_point_idx"),
             # The checks probe the exceptions of each register they touch.
             models.Index(fields=["meter", "register_id", "read_at"], name="exception_register_idx"),

@@ -222,7 +222,7 @@ def age_band_bounds(*, band: str, now: datetime) -> tuple[datetime | None, datet
 
 def reading_exceptions() -> QuerySet[ReadingException]:
     """The exceptions queue, with what each row shows, newest first by id."""
-    return ReadingException.objects.select_related("meter_point", "meter", "reading")
+    return ReadingException.objects.select_related("meter_point", "meter")
 
 
 # The reports' counts are kept this long: they move by the month, and on a national book

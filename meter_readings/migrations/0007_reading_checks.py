@@ -134,11 +134,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='readingexception',
-            index=models.Index(fields=['status', 'raised_at'], name='exception_queue_idx'),
+            index=models.Index(fields=['status', 'id'], name='exception_queue_idx'),
         ),
         migrations.AddIndex(
             model_name='readingexception',
-            index=models.Index(fields=['rule', 'status'], name='exception_rule_idx'),
+            index=models.Index(fields=['rule', 'id'], name='exception_rule_idx'),
         ),
         migrations.AddIndex(
             model_name='readingexception',
