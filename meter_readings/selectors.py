@@ -4,13 +4,10 @@ import calendar
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from collections.abc import Callable
-from typing import Any
-
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 
+from meter_readings import report_cache
 from meter_readings.models import (
     RULE_CHOICES,
     UNRESOLVED_STATUSES,
@@ -225,25 +222,13 @@ def reading_exceptions() -> QuerySet[ReadingException]:
     return ReadingException.objects.select_related("meter_point", "meter")
 
 
-# The reports' counts are kept this long: they move by the month, and on a national book
-# a count of every stale meter point costs what a page should take in all.
-REPORT_CACHE_SECONDS = 300
-
-
-def _cached_report(key: str, compute: Callable[[], Any]) -> Any:
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, REPORT_CACHE_SECONDS)
-    return value
-
-
 def open_exceptions_by_rule_and_age(*, now: datetime, fresh: bool = False) -> list[dict]:
     """Unresolved exceptions counted by rule and age band (one aggregate per band),
-    as counted in the last ``REPORT_CACHE_SECONDS`` unless ``fresh``."""
+    as counted since the last import or change (at most ``REPORT_CACHE_SECONDS``
+    ago) unless ``fresh``."""
     if not fresh:
-        return _cached_report(
-            "d0010:open-exceptions-by-rule-and-age",
+        return report_cache.cached(
+            report_cache.OPEN_EXCEPTIONS_KEY,
             lambda: open_exceptions_by_rule_and_age(now=now, fresh=True),
         )
     from django.db.models import Count
@@ -288,8 +273,8 @@ def stale_read_summary(*, now: datetime, fresh: bool = False) -> dict:
     """Meter points by months since their last valid actual reading (indexed counts),
     as counted in the last ``REPORT_CACHE_SECONDS`` unless ``fresh``."""
     if not fresh:
-        return _cached_report(
-            "d0010:stale-read-summary", lambda: stale_read_summary(now=now, fresh=True)
+        return report_cache.cached(
+            report_cache.STALE_READS_KEY, lambda: stale_read_summary(now=now, fresh=True)
         )
     states = MeterPointReadState.objects
     buckets = []

@@ -43,6 +43,7 @@ from meter_readings.services.import_types import (
     ImportReport,
 )
 from meter_readings.services.read_ahead import ReadAhead
+from meter_readings.report_cache import drop_reports_on_commit
 from meter_readings.services._import_checks import ImportChecks
 
 FINDING_BATCH_SIZE = 1000
@@ -168,6 +169,7 @@ class ImportRun:
             self.writer.flush()
         if self.checks is not None:
             self.report.exceptions_raised = self.checks.finish().raised
+            drop_reports_on_commit()
         if on_progress is not None:
             on_progress(self._progress(self.context.size_bytes))
         return self._finish(summary)

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from simple_history.utils import bulk_update_with_history
 
 from meter_readings.models import ExceptionStatus, ReadingException
+from meter_readings.report_cache import drop_reports_on_commit
 
 
 class ExceptionAction(StrEnum):
@@ -93,4 +94,5 @@ def change_exceptions(
             bulk_update_with_history(
                 changed, ReadingException, ["status", "note", "status_changed_at"]
             )
+            drop_reports_on_commit()
     return len(changed), skipped

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from meter_readings.models import Meter
+from meter_readings.report_cache import drop_reports_on_commit
 from meter_readings.services._checks_sql import chunks
 from meter_readings.services._read_state import recompute_read_state
 from meter_readings.services._register_checks import (
@@ -65,6 +66,7 @@ def check_meters(*, meter_ids: list[int], now: datetime) -> CheckCounts:
     """Check every register of ``meter_ids`` from its first reading, and recompute
     their meter points' last read, in the caller's transaction."""
     checker = RegisterChecker(now=now)
+    drop_reports_on_commit()
     for chunk in chunks(sorted(set(meter_ids))):
         checker.check(Touched.meters(chunk))
         recompute_read_state(

@@ -346,3 +346,26 @@ class TestReportCounts:
 
         assert kept == before
         assert [row["rule"] for row in fresh] == ["COLLECTOR_FAILED"]
+
+    def test_an_import_or_a_change_to_an_exception_drops_them(
+        self, raised, django_capture_on_commit_callbacks
+    ):
+        from meter_readings import selectors
+
+        now = timezone.now()
+        selectors.open_exceptions_by_rule_and_age(now=now)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api_client(*WORKER).patch(
+                f"/api/exceptions/{raised['NEGATIVE_ADVANCE'].pk}/",
+                {"status": "resolved", "note": "read again"},
+                format="json",
+            )
+        after_change = selectors.open_exceptions_by_rule_and_age(now=now)
+        with django_capture_on_commit_callbacks(execute=True):
+            send(SECOND[:2] + [reading_line("S", "20260215000000", "300.0")], "0000000009")
+        after_import = selectors.open_exceptions_by_rule_and_age(now=timezone.now())
+
+        assert response.status_code == 200
+        assert [row["rule"] for row in after_change] == ["COLLECTOR_FAILED"]
+        assert [row["rule"] for row in after_import] == ["COLLECTOR_FAILED", "NEGATIVE_ADVANCE"]
