@@ -60,6 +60,7 @@ class ImportChecks:
         new_meter_runs: list[tuple[int, list[RegisterReading]]],
         *,
         meter_point_ids: dict[str, int] | None = None,
+        created_meter_points: frozenset[str] = frozenset(),
     ) -> None:
         """Check the registers ``readings`` touched (they are stored by now).
 
@@ -70,6 +71,10 @@ class ImportChecks:
         """
         self._collect_register_dates(readings)
         alone = self._readings_alone(new_meter_runs)
+        # Alone first: their new meter points' last reads are COPYed in, which the
+        # registers checked with history then raise like any other.
+        if alone:
+            self._check_alone(alone, meter_point_ids, created_meter_points)
         if len(alone) < len(readings):
             lines_alone = {record.line_number for record in alone}
             lines = [r.line_number for r in readings if r.line_number not in lines_alone]
@@ -83,8 +88,6 @@ class ImportChecks:
                     self._check_with_history(
                         Touched.listed_lines(flow_file_id=self.flow_file.pk, lines=chunk)
                     )
-        if alone:
-            self._check_alone(alone, meter_point_ids)
 
     def _readings_alone(
         self, new_meter_runs: list[tuple[int, list[RegisterReading]]]
@@ -110,7 +113,10 @@ class ImportChecks:
                 )
 
     def _check_alone(
-        self, records: list[RegisterReading], meter_point_ids: dict[str, int] | None
+        self,
+        records: list[RegisterReading],
+        meter_point_ids: dict[str, int] | None,
+        created_meter_points: frozenset[str],
     ) -> None:
         limits = self.checker.limits
         created = self.flow_file.file_created_at
@@ -139,7 +145,9 @@ class ImportChecks:
                     latest[mpan] = record.read_at
             elif mpan not in latest:
                 latest[mpan] = None
-        raise_read_state_by_mpan(latest, meter_point_ids=meter_point_ids)
+        raise_read_state_by_mpan(
+            latest, meter_point_ids=meter_point_ids, created=created_meter_points
+        )
         if failing:
             self.checker.store_failures(self.flow_file, failing)
 

@@ -228,7 +228,10 @@ class ImportRun:
         # parsing ahead meanwhile would make each wait for it.
         with self._events.paused():
             self.checks.after_batch(
-                readings, new_meter_runs, meter_point_ids=self.writer.meter_point_ids
+                readings,
+                new_meter_runs,
+                meter_point_ids=self.writer.meter_point_ids,
+                created_meter_points=self.writer.created_meter_points,
             )
 
     def _verdict_is(self, status: FlowFileStatus) -> bool:

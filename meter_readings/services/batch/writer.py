@@ -71,6 +71,7 @@ class BatchWriter:
         self._new_meter_runs: list[tuple[int, list[RegisterReading]]] = []
         # The batch's meter point ids by MPAN, where the dialect looked them up.
         self.meter_point_ids: dict[str, int] = {}
+        self.created_meter_points: frozenset[str] = frozenset()
         self.batch_size = batch_size
         self.strategy = strategy or NewMetersStraightIn()
         self.counts = WriteCounts()
@@ -166,6 +167,7 @@ class BatchWriter:
             self.on_readings_stored(readings, self._new_meter_runs)
         self._new_meter_runs = []
         self.meter_point_ids = {}
+        self.created_meter_points = frozenset()
         self._meter_points.clear()
         self._meters.clear()
         self._readings.clear()
@@ -187,6 +189,7 @@ class BatchWriter:
             self.counts.readings_imported += sum(len(run) for _, run in runs)
             self._new_meter_runs = runs
             self.meter_point_ids = meter_ids.meter_points
+            self.created_meter_points = meter_ids.created_meter_points
         return held
 
     def _store_matched(

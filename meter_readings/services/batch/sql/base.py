@@ -69,6 +69,8 @@ class MeterIds:
     created: dict[MeterKey, int]
     held: dict[MeterKey, int]
     meter_points: dict[str, int] = field(default_factory=dict)
+    # Of those, the ones this batch created (no row anywhere refers to them yet).
+    created_meter_points: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

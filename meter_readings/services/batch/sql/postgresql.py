@@ -148,7 +148,12 @@ class PostgresBatchSql(BatchSql):
             if constraint in METER_KEYS:
                 raise MetersStoredConcurrently(str(error)) from error
             raise
-        return MeterIds(created=created, held=held, meter_points=point_ids)
+        return MeterIds(
+            created=created,
+            held=held,
+            meter_points=point_ids,
+            created_meter_points=frozenset(new_points),
+        )
 
     def match_readings_of_held_meters(
         self, cursor: Any, readings: list[RegisterReading], meter_ids: MeterIds
