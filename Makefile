@@ -10,7 +10,7 @@ POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/d0010
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test setup lint test-sqlite test-postgres coverage serve services browser clean bench bench-compare
+.PHONY: demo test setup lint test-sqlite test-postgres coverage serve services browser clean bench bench-compare bench-scale
 
 demo: setup ## Set up, migrate, import sample_data/, create the admin account, serve
 	$(PY) manage.py migrate --no-input -v0
@@ -77,3 +77,15 @@ bench: setup ## Benchmark imports and pages (100k, 300k, 1M readings; SQLite and
 bench-compare: setup
 	@test -n "$(REV)" || { echo "usage: make bench-compare REV=<commit>"; exit 2; }
 	$(PY) bench/compare.py $(REV)
+
+# A national book on PostgreSQL (bench/scale_build.py, SCALE=100M by default; 1M and 10M
+# for a quick look), then imports, pages, load, reads during an import, parallel imports
+# and disk measured on it (bench/scale_run.py). Locust goes in a venv of its own.
+SCALE ?= 100M
+bench-scale: setup services .venv-load/.installed
+	$(PY) bench/scale_run.py --scale $(SCALE)
+
+.venv-load/.installed: bench/load-requirements.txt
+	test -x .venv-load/bin/python || $(BASE_PYTHON) -m venv .venv-load
+	.venv-load/bin/python -m pip install --quiet -r bench/load-requirements.txt
+	touch $@

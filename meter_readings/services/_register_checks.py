@@ -26,6 +26,8 @@ from django.conf import settings
 from django.db import connection
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from meter_readings.services.exception_workflow import EXCEPTIONS_PER_UPDATE
+
 from meter_readings.models import (
     UNRESOLVED_STATUSES,
     ExceptionStatus,
@@ -465,6 +467,7 @@ class RegisterChecker:
             ReadingException,
             ["status", "note", "status_changed_at", "reading", "read_at", "detail"]
             + ["reason_code", "sender"],
+            batch_size=EXCEPTIONS_PER_UPDATE,
         )
 
     def _new_exception(

@@ -40,6 +40,10 @@ ALLOWED_FROM = {
     },
 }
 MAX_NOTE_LENGTH = 2000
+# Exceptions changed by one UPDATE (here and by the checks' auto-resolution): Django
+# builds a CASE over every row for each field, and one for 80,000 exceptions took
+# minutes to compile, with the import's locks held meanwhile (PERFORMANCE.md).
+EXCEPTIONS_PER_UPDATE = 1000
 
 
 class ExceptionChangeRefused(Exception):
@@ -92,7 +96,10 @@ def change_exceptions(
             changed.append(exception)
         if changed:
             bulk_update_with_history(
-                changed, ReadingException, ["status", "note", "status_changed_at"]
+                changed,
+                ReadingException,
+                ["status", "note", "status_changed_at"],
+                batch_size=EXCEPTIONS_PER_UPDATE,
             )
             drop_reports_on_commit()
     return len(changed), skipped
