@@ -240,6 +240,18 @@ def age_band_bounds(*, band: str, now: datetime) -> tuple[datetime | None, datet
     raise KeyError(band)
 
 
+def senders() -> list[str]:
+    """Every sender a flow file came from, as exceptions name them ("role/participant"):
+    from the files (thousands of rows), not the exceptions (millions)."""
+    pairs = (
+        FlowFile.objects.exclude(from_participant_id="")
+        .values_list("from_role_code", "from_participant_id")
+        .distinct()
+        .order_by("from_role_code", "from_participant_id")
+    )
+    return [f"{role}/{participant}" for role, participant in pairs]
+
+
 def reading_exceptions() -> QuerySet[ReadingException]:
     """The exceptions queue, with what each row shows, newest first by id."""
     return ReadingException.objects.select_related("meter_point", "meter")

@@ -237,6 +237,18 @@ class TestExceptionsAdmin:
         assert response.status_code == 200
         assert list(response.context["cl"].result_list) == [raised["NEGATIVE_ADVANCE"]]
 
+    def test_the_sender_filter_offers_the_files_senders_and_narrows_to_one(
+        self, worker_client, raised
+    ):
+        url = reverse("admin:meter_readings_readingexception_changelist")
+
+        every = worker_client.get(url)
+        one = worker_client.get(url, {"sender": "D/ABCD"})
+
+        sender_filter = next(f for f in every.context["cl"].filter_specs if f.title == "sender")
+        assert [value for value, _ in sender_filter.lookup_choices] == ["D/ABCD", "D/UDMS"]
+        assert list(one.context["cl"].result_list) == [raised["COLLECTOR_FAILED"]]
+
     def test_bulk_acknowledge_then_resolve_with_a_note(self, worker_client, raised):
         url = reverse("admin:meter_readings_readingexception_changelist")
         pks = [str(exception.pk) for exception in raised.values()]
