@@ -115,6 +115,14 @@ def write_next_reads(
     url: str, offset: int, path: Path, *, readings: int, read_at: datetime, file_id: str
 ) -> int:
     """A D0010 of the next reads of the latest meter of every k-th meter point."""
+    return write_next_reads_files(url, offset, [(path, read_at, file_id)], readings=readings)
+
+
+def write_next_reads_files(
+    url: str, offset: int, files: list[tuple[Path, datetime, str]], *, readings: int
+) -> int:
+    """Files of the next reads of the same registers, one a (path, read time, file id),
+    from one query; returns the readings each holds."""
     every = stride(url)
     query = f"""
         SELECT p.mpan_core, m.serial_number, r.register_id, r.value, r.read_at
@@ -128,33 +136,36 @@ def write_next_reads(
         WHERE p.id % {every} = {offset % every}
         ORDER BY p.id, r.register_id
         LIMIT {readings}"""
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(query).fetchall()
+    for path, read_at, file_id in files:
+        _write_reads(rows, path, read_at=read_at, file_id=file_id)
+    return len(rows)
+
+
+def _write_reads(rows: list[tuple], path: Path, *, read_at: datetime, file_id: str) -> None:
     stamp = read_at.strftime("%Y%m%d%H%M%S")
     created = (read_at + timedelta(hours=20)).strftime("%Y%m%d%H%M%S")
-    groups = flows = written = 0
-    with psycopg.connect(url) as connection, path.open("w", newline="\n") as out:
+    groups = flows = 0
+    with path.open("w", newline="\n") as out:
         out.write(f"ZHV|{file_id}|D0010002|D|DC01|X|SUPP|{created}||||OPER|\n")
         last_mpan = last_serial = None
-        with connection.cursor(name="next_reads") as cursor:
-            cursor.itersize = 20_000
-            cursor.execute(query)
-            for mpan, serial, register, value, last_read_at in cursor:
-                if mpan != last_mpan:
-                    out.write(f"026|{mpan}|V|\n")
-                    groups += 1
-                    flows += 1
-                    last_mpan, last_serial = mpan, None
-                if serial != last_serial:
-                    out.write(f"028|{serial}|R|\n")
-                    groups += 1
-                    last_serial = serial
-                # 8 kWh a day since the last read: about what the book's registers advance.
-                days = (read_at.replace(tzinfo=last_read_at.tzinfo) - last_read_at).days
-                advance = Decimal(8 * max(days, 0))
-                out.write(f"030|{register}|{stamp}|{(value + advance) % 1000000:.1f}|||T|N|\n")
+        for mpan, serial, register, value, last_read_at in rows:
+            if mpan != last_mpan:
+                out.write(f"026|{mpan}|V|\n")
                 groups += 1
-                written += 1
+                flows += 1
+                last_mpan, last_serial = mpan, None
+            if serial != last_serial:
+                out.write(f"028|{serial}|R|\n")
+                groups += 1
+                last_serial = serial
+            # 8 kWh a day since the last read: about what the book's registers advance.
+            days = (read_at.replace(tzinfo=last_read_at.tzinfo) - last_read_at).days
+            advance = Decimal(8 * max(days, 0))
+            out.write(f"030|{register}|{stamp}|{(value + advance) % 1000000:.1f}|||T|N|\n")
+            groups += 1
         out.write(f"ZPT|{file_id}|{groups}||{flows}|{created}|\n")
-    return written
 
 
 # -- processes --------------------------------------------------------------------------
@@ -197,6 +208,8 @@ def running(args: list[str], env: dict[str, str], log: Path):
 
 
 def gunicorn(url: str):
+    # Background uploads go to the Celery workers (without a broker they would run in
+    # the web process, and past gunicorn's 30 s timeout).
     return running(
         [
             str(Path(PY).parent / "gunicorn"),
@@ -208,7 +221,7 @@ def gunicorn(url: str):
             "--access-logfile",
             "-",
         ],
-        django_env(url),
+        django_env(url, CELERY_BROKER_URL=REDIS_URL),
         OUT / "scale-gunicorn.log",
     )
 
@@ -323,11 +336,11 @@ def measure_import(url: str) -> dict:
     first = OUT / f"bench-scale-{offset}-first.uff"
     again = OUT / f"bench-scale-{offset}-again.uff"
     read_at = read_time(offset)
-    count = write_next_reads(
-        url, offset, first, readings=IMPORT_READINGS, read_at=read_at, file_id=f"S{offset:09d}"
-    )
-    write_next_reads(
-        url, offset, again, readings=IMPORT_READINGS, read_at=read_at, file_id=f"R{offset:09d}"
+    count = write_next_reads_files(
+        url,
+        offset,
+        [(first, read_at, f"S{offset:09d}"), (again, read_at, f"R{offset:09d}")],
+        readings=IMPORT_READINGS,
     )
     # And a file of meter points neither database holds (bench/generate.py): the same
     # work in both, so what the book's size costs.
@@ -466,18 +479,19 @@ def measure_parallel(url: str) -> dict:
     results: dict = {}
     for workers in (1, 2):
         offset = next_offset(url)
-        paths, written = [], 0
-        for number in range(PARALLEL_FILES):
-            path = OUT / f"bench-scale-{offset}-parallel-{number}.uff"
-            written += write_next_reads(
-                url,
-                offset,
-                path,
-                readings=PARALLEL_READINGS,
-                read_at=read_time(offset, number),
-                file_id=f"P{offset:02d}{number:07d}",
-            )
-            paths.append(path)
+        paths = [
+            OUT / f"bench-scale-{offset}-parallel-{number}.uff" for number in range(PARALLEL_FILES)
+        ]
+        each = write_next_reads_files(
+            url,
+            offset,
+            [
+                (path, read_time(offset, number), f"P{offset:02d}{number:07d}")
+                for number, path in enumerate(paths)
+            ],
+            readings=PARALLEL_READINGS,
+        )
+        written = each * PARALLEL_FILES
         script = (
             "import json, sys;"
             "from django.core.files import File;"
