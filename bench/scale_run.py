@@ -48,7 +48,7 @@ PY = sys.executable
 LOCUST = ROOT / ".venv-load" / "bin" / "locust"
 EMPTY_DB = "d0010_scale_empty"
 PORT = 8011
-# A Redis database of its own: the tests' Celery worker uses 15.
+# A Redis database of its own: the tests' Celery worker uses 13.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 # Each file a run writes takes an offset no earlier file used: every k-th meter point
 # from it (k chosen so that a file finds 300k registers: 25 in a book of 100M), read at

@@ -13,7 +13,7 @@ from django.db import connection
 from meter_readings.models import FlowFile, FlowFileStatus, Reading
 from meter_readings.tests.d0010_files import MPAN_B, MPAN_C, d0010_bytes, simple_groups
 
-BROKER = "redis://127.0.0.1:6379/15"
+BROKER = "redis://127.0.0.1:6379/13"
 FINISHED = (FlowFileStatus.IMPORTED, FlowFileStatus.IMPORTED_WITH_ERRORS, FlowFileStatus.FAILED)
 
 
