@@ -108,7 +108,7 @@ def background_progress(*, flow_file: FlowFile) -> dict | None:
 
 
 # Above this many rows (by PostgreSQL's own statistics) a table's size is shown as the
-# planner's estimate: an exact count reads every row (4.5 s for 100M readings,
+# planner's estimate: an exact count reads every row (2.7–8 s for 100M readings,
 # PERFORMANCE.md), and the estimate is kept by ANALYZE and autovacuum.
 EXACT_COUNT_UP_TO = 1_000_000
 
