@@ -30,7 +30,7 @@ def sh(args: list[str], env: dict[str, str] | None = None) -> str:
         args, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True
     )
     if result.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise SystemExit(f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
 
 

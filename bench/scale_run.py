@@ -40,6 +40,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import write_file  # noqa: E402
+from run import sh  # noqa: E402
 from scale_build import ADMIN_URL, Build, database_url, parse_scale, say  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,15 +60,6 @@ PARALLEL_FILES, PARALLEL_READINGS = 4, 250_000
 # Seconds of each load run (--load-seconds; 60 unless a quick look is wanted).
 LOAD_SECONDS = 60
 WEIGHTS = (3, 5, 7, 13, 17, 19, 23, 29, 31, 37, 41, 43)
-
-
-def sh(args: list[str], env: dict[str, str] | None = None) -> str:
-    result = subprocess.run(
-        args, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 def django_env(url: str, **extra: str) -> dict[str, str]:
