@@ -156,9 +156,13 @@ class RegisterChecker:
 
     # -- reading back --------------------------------------------------------------
 
-    def held_readings(self, touched: Touched) -> list[HeldRegister]:
-        """Each touched register's current readings in time order, in one query: from
-        ``look_back_days`` before ``since``, and the latest valid one before that."""
+    def look_back(self, touched: Touched) -> tuple[str, list[Any]]:
+        """The query of ``held_readings``, and its parameters.
+
+        On PostgreSQL, the current-reading key's index carries every column it reads of
+        the reading table (migration 0008): the look-back is an index-only scan, a page
+        or two a register, where reading the table would cost a page a reading.
+        """
         valid_w = VALID_READING_SQL.format(table="w")
         sqlite = connection.vendor == "sqlite"
         # On SQLite, times and values as text: Django's converters for the declared
@@ -181,7 +185,13 @@ class RegisterChecker:
             "JOIN meter_readings_meter m ON m.id = r.meter_id "
             "ORDER BY r.meter_id, r.register_id, r.read_at"
         )
-        params = [self.limits.look_back_days, *touched.params, False, False, True, True]
+        return sql, [self.limits.look_back_days, *touched.params, False, False, True, True]
+
+    def held_readings(self, touched: Touched) -> list[HeldRegister]:
+        """Each touched register's current readings in time order, in one query: from
+        ``look_back_days`` before ``since``, and the latest valid one before that."""
+        sql, params = self.look_back(touched)
+        sqlite = connection.vendor == "sqlite"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from meter_readings.d0010 import FindingCode
 from meter_readings.models import (
@@ -18,8 +19,10 @@ from meter_readings.models import (
 )
 from meter_readings.selectors import meter_point_consumption
 from meter_readings.services import import_flow_file
+from meter_readings.services._register_checks import RegisterChecker, Touched
 from meter_readings.services.reading_checks import check_held_readings, set_register_digits
 from meter_readings.tests.d0010_files import MPAN_A, MPAN_B, d0010_stream, reading_line
+from meter_readings.tests.postgres import only_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=False)
 _file_ids = itertools.count(1)
@@ -322,3 +325,26 @@ class TestImportOutcome:
 
         assert counts.raised == 1
         assert exceptions() == [("NEGATIVE_ADVANCE", "03", Decimal("400"), "OPEN")]
+
+
+@only_postgresql
+def test_postgresql_reads_a_registers_history_back_from_the_index_alone():
+    # At 100M readings the look-back read a heap page a reading (migration 0008).
+    send(reads(("20250101", "100.0"), ("20250201", "150.0"), ("20260101", "500.0")))
+    sql, params = RegisterChecker(now=datetime(2026, 3, 2, tzinfo=UTC)).look_back(
+        Touched.meters(list(Meter.objects.values_list("pk", flat=True)))
+    )
+
+    with connection.cursor() as cursor:
+        # Only an index-only scan may read the reading table for the look-back.
+        for method in ("seqscan", "bitmapscan", "indexscan"):
+            cursor.execute(f"SET LOCAL enable_{method} = off")
+        cursor.execute(f"EXPLAIN (COSTS OFF) {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    scans = [line.strip() for line in plan.splitlines() if "on meter_readings_reading" in line]
+    look_back = [line for line in scans if line.endswith((" r", " w"))]
+    assert sorted(line.split()[-1] for line in look_back) == ["r", "w"], plan
+    for line in look_back:
+        assert "Index Only Scan" in line, plan
+        assert "using one_current_reading_per_register_time" in line, plan
