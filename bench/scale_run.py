@@ -1,6 +1,6 @@
 """``make bench-scale``: a national book on PostgreSQL, and what it costs to serve.
 
-Usage: python bench/scale_run.py [--scale 100M] [--only import,pages,load,during,parallel,disk]
+Usage: python bench/scale_run.py [--scale 100M] [--only import,pages,load,warm,during,parallel,disk]
 
 Builds (or reuses) the database of bench/scale_build.py, then measures, each part in
 fresh processes against the built database:
@@ -11,6 +11,8 @@ fresh processes against the built database:
 - pages: every page bench/pages.py times, p50 and p99 over 50 requests;
 - load: gunicorn with 2 workers, locust (installed in .venv-load) at 2 and 16 clients
   for 60 s each on the API by MPAN, the admin reading list and the meter point page;
+- warm: the reading table and the pages' indexes read into memory (pg_prewarm), then
+  the load again;
 - during: the three pages in turn at 2 clients for 60 s, alone and while a 300k file
   imports through the API's background upload on a Celery worker (the real Redis);
 - parallel: 4 files of 250k readings of the same meter points, through 1 and then
@@ -392,6 +394,43 @@ def measure_load(url: str) -> dict:
     return results
 
 
+# What the three loaded pages read of the reading table: its rows, and the one-column
+# indexes of the meter (API by MPAN, meter point page) and of the read time (the list).
+PAGES_READ_SQL = (
+    "SELECT 'meter_readings_reading' UNION ALL "
+    "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_attribute a "
+    "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+    "WHERE i.indrelid = 'meter_readings_reading'::regclass AND i.indnatts = 1 "
+    "AND a.attname IN ('meter_id', 'read_at')"
+)
+
+
+def prewarm(url: str) -> dict:
+    """Read the reading table and what the pages use of its indexes into memory
+    (``pg_prewarm``, into the operating system's cache): as a server that has served
+    its book for a while, or was sized to hold it, has them."""
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        relations = [row[0] for row in connection.execute(PAGES_READ_SQL)]
+        blocks = sum(
+            connection.execute("SELECT pg_prewarm(%s::regclass, 'read')", [name]).fetchone()[0]
+            for name in relations
+        )
+    return {
+        "relations": relations,
+        "gigabytes": round(blocks * 8192 / 1e9, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def measure_warm_load(url: str) -> dict:
+    """The load again, with the reading table in memory (``prewarm``)."""
+    warmed = prewarm(url)
+    say(f"prewarmed {warmed['gigabytes']} GB in {warmed['seconds']} s")
+    return {"prewarm": warmed, "load": measure_load(url)}
+
+
 def upload(path: Path, token: str) -> int:
     import urllib.request
     import uuid
@@ -549,6 +588,26 @@ def measure_disk(url: str) -> dict:
 # -- the report -----------------------------------------------------------------------
 
 
+def load_table(title: str, load: dict) -> list[str]:
+    lines = [
+        f"{title}: gunicorn with 2 workers, locust for {LOAD_SECONDS} s (the 16-client p50 "
+        "a queue of 16 over 2 workers implies: 8x the 2-client p50):",
+        "",
+        "| page | clients | requests/s | p50 ms | p99 ms | errors | implied p50 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, runs in load.items():
+        page, clients = key.rsplit(" ", 1)
+        row = runs["Aggregated"]
+        two = load[f"{page} 2"]["Aggregated"]
+        implied = f"{two['p50'] * 8:.0f}" if clients == "16" else ""
+        lines.append(
+            f"| {page} | {clients} | {row['rps']} | {row['p50']:.0f} | {row['p99']:.0f} | "
+            f"{row['failures']} | {implied} |"
+        )
+    return lines + [""]
+
+
 def report(scale: str, build_seconds: float | None, results: dict) -> str:
     lines = [f"`make bench-scale SCALE={scale}`, {time.strftime('%Y-%m-%d')}", ""]
     if build_seconds is not None:
@@ -586,23 +645,14 @@ def report(scale: str, build_seconds: float | None, results: dict) -> str:
         ]
         lines.append("")
     if "load" in results:
-        lines += [
-            "Load: gunicorn with 2 workers, locust for 60 s (the 16-client p50 a queue of "
-            "16 over 2 workers implies: 8x the 2-client p50):",
-            "",
-            "| page | clients | requests/s | p50 ms | p99 ms | errors | implied p50 ms |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for key, runs in results["load"].items():
-            page, clients = key.rsplit(" ", 1)
-            row = runs["Aggregated"]
-            two = results["load"][f"{page} 2"]["Aggregated"]
-            implied = f"{two['p50'] * 8:.0f}" if clients == "16" else ""
-            lines.append(
-                f"| {page} | {clients} | {row['rps']} | {row['p50']:.0f} | {row['p99']:.0f} | "
-                f"{row['failures']} | {implied} |"
-            )
-        lines.append("")
+        lines += load_table("Load, the book as built and measured so far", results["load"])
+    if "warm" in results:
+        warmed = results["warm"]["prewarm"]
+        lines += load_table(
+            f"Load again after reading the reading table and the pages' indexes into memory "
+            f"(`pg_prewarm`, {warmed['gigabytes']} GB in {warmed['seconds']} s)",
+            results["warm"]["load"],
+        )
     if "during" in results:
         r = results["during"]
         lines += [
@@ -661,14 +711,14 @@ def report(scale: str, build_seconds: float | None, results: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default=os.environ.get("SCALE") or "100M")
-    parser.add_argument("--only", default="import,pages,load,during,parallel,disk")
+    parser.add_argument("--only", default="import,pages,load,warm,during,parallel,disk")
     parser.add_argument("--load-seconds", type=int, default=60)
     args = parser.parse_args()
     global LOAD_SECONDS
     LOAD_SECONDS = args.load_seconds
     OUT.mkdir(parents=True, exist_ok=True)
     parts = args.only.split(",")
-    if {"load", "during"} & set(parts) and not LOCUST.exists():
+    if {"load", "warm", "during"} & set(parts) and not LOCUST.exists():
         raise SystemExit(f"{LOCUST} is missing: make bench-scale installs it")
     build = Build(readings=parse_scale(args.scale), admin_url=ADMIN_URL)
     started = time.perf_counter()
@@ -684,6 +734,7 @@ def main() -> None:
         "import": measure_import,
         "pages": measure_pages,
         "load": measure_load,
+        "warm": measure_warm_load,
         "during": measure_during_import,
         "parallel": measure_parallel,
         "disk": measure_disk,
