@@ -24,9 +24,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_create_with_history
 
-from meter_readings.services.exception_workflow import EXCEPTIONS_PER_UPDATE
+from meter_readings.services.exception_workflow import save_changes
 
 from meter_readings.models import (
     UNRESOLVED_STATUSES,
@@ -472,12 +472,10 @@ class RegisterChecker:
         self.counts.auto_resolved += sum(
             1 for exception in changed if exception.status == ExceptionStatus.AUTO_RESOLVED
         )
-        bulk_update_with_history(
+        save_changes(
             changed,
-            ReadingException,
             ["status", "note", "status_changed_at", "reading", "read_at", "detail"]
             + ["reason_code", "sender"],
-            batch_size=EXCEPTIONS_PER_UPDATE,
         )
 
     def _new_exception(

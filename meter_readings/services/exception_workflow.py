@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from simple_history.utils import bulk_update_with_history
 
 from meter_readings.models import ExceptionStatus, ReadingException
+from meter_readings.services._bulk_update import update_rows
 from meter_readings.report_cache import drop_reports_on_commit
 
 
@@ -40,9 +41,9 @@ ALLOWED_FROM = {
     },
 }
 MAX_NOTE_LENGTH = 2000
-# Exceptions changed by one UPDATE (here and by the checks' auto-resolution): Django
-# builds a CASE over every row for each field, and one for 80,000 exceptions took
-# minutes to compile, with the import's locks held meanwhile (PERFORMANCE.md).
+# Exceptions changed by one UPDATE (here and by the checks' auto-resolution): a
+# statement's parameters stay well under SQLite's limit, and no one statement holds
+# its rows' locks for long (PERFORMANCE.md).
 EXCEPTIONS_PER_UPDATE = 1000
 
 
@@ -95,11 +96,15 @@ def change_exceptions(
             )
             changed.append(exception)
         if changed:
-            bulk_update_with_history(
-                changed,
-                ReadingException,
-                ["status", "note", "status_changed_at"],
-                batch_size=EXCEPTIONS_PER_UPDATE,
-            )
+            save_changes(changed, ["status", "note", "status_changed_at"])
             drop_reports_on_commit()
     return len(changed), skipped
+
+
+def save_changes(changed: list[ReadingException], fields: list[str]) -> None:
+    """Write ``fields`` of exceptions already stored, and a history entry for each (its
+    ``_history_user`` and ``_change_reason`` say who and why)."""
+    with transaction.atomic(savepoint=False):
+        update_rows(changed, fields, rows_per_statement=EXCEPTIONS_PER_UPDATE)
+        # No fields: django-simple-history writes the history entries alone.
+        bulk_update_with_history(changed, ReadingException, [], batch_size=EXCEPTIONS_PER_UPDATE)

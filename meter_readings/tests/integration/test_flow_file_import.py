@@ -865,6 +865,25 @@ class TestPlannerStatistics:
         analyzed = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
         assert len(analyzed) == (1 if connection.vendor == "postgresql" else 0)
 
+    @only_postgresql
+    def test_an_import_small_beside_what_the_table_held_does_not(self, monkeypatch):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        monkeypatch.setattr(flow_file_import, "ANALYZE_AFTER_READINGS", 1)
+        run_import(d0010_bytes(simple_groups(), file_id="0000000001"), filename="one.uff")
+        # The planner now knows of 1 reading: a second is not 2x that.
+        monkeypatch.setattr(flow_file_import, "ANALYZE_AFTER_SHARE", 2)
+
+        with CaptureQueriesContext(connection) as queries:
+            report = run_import(
+                d0010_bytes(simple_groups(serial="OTHER"), file_id="0000000002"),
+                filename="two.uff",
+            )
+
+        assert report.readings_imported == 1
+        assert not any(q["sql"].startswith("ANALYZE") for q in queries)
+
     def test_a_small_import_does_not(self):
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
