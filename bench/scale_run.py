@@ -23,7 +23,7 @@ fresh processes against the built database:
   of VACUUM ANALYZE.
 
 Each run adds its files' readings to the book (new reads of meter points no earlier
-run used), so a reused book grows by about 1.6M readings a run. Writes the results to
+run used), so a reused book grows by about 2.9M readings a run. Writes the results to
 bench/out/scale-results.md and prints them.
 """
 
