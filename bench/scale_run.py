@@ -189,11 +189,12 @@ def import_once(url: str, path: Path) -> dict:
     return json.loads(sh([PY, "bench/import_once.py", str(path)], django_env(url)))
 
 
-def fresh_empty_database() -> str:
+def fresh_database(name: str) -> str:
+    """A new, migrated and empty database ``name`` (dropped first if it exists)."""
     with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {EMPTY_DB} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {EMPTY_DB}")
-    url = database_url(ADMIN_URL, EMPTY_DB)
+        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {name}")
+    url = database_url(ADMIN_URL, name)
     sh([PY, "manage.py", "migrate", "-v0"], {"DATABASE_URL": url})
     return url
 
@@ -203,11 +204,7 @@ def history_database(book_url: str, path: Path) -> tuple[str, dict]:
     the book: the same file's checks read back the same readings in both, so the ratio
     of the two imports is what the book's size costs, apart from the checks' work."""
     started = time.perf_counter()
-    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {HISTORY_DB} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {HISTORY_DB}")
-    url = database_url(ADMIN_URL, HISTORY_DB)
-    sh([PY, "manage.py", "migrate", "-v0"], {"DATABASE_URL": url})
+    url = fresh_database(HISTORY_DB)
     mpans = [line.split("|")[1] for line in path.open() if line.startswith("026|")]
     copied = {}
     with psycopg.connect(book_url) as book, psycopg.connect(url) as history:
@@ -415,7 +412,7 @@ def measure_import(url: str) -> dict:
     # Copied before the book holds the file's readings.
     history, copied = history_database(url, first)
     say(f"history of the file's meter points copied: {copied}")
-    empty = fresh_empty_database()
+    empty = fresh_database(EMPTY_DB)
     results = {
         "readings": count,
         "history": copied,
