@@ -218,10 +218,9 @@ def _advance_failures(
 ) -> list[Failure]:
     """``expected`` is the expected advance as (advance, over so many seconds)."""
     assert entry.advance is not None and entry.previous is not None
-    since = f"since {_local(entry.previous.read_at):%Y-%m-%d} ({entry.previous.value})"
     days = entry.days or 0.0
     if entry.is_negative:
-        return [_failure(Rule.NEGATIVE_ADVANCE, f"advance {entry.advance} {since}")]
+        return [_failure(Rule.NEGATIVE_ADVANCE, f"advance {entry.advance} {_since(entry)}")]
     failures = []
     if expected is not None and entry.seconds:
         expected_advance, expected_seconds = expected
@@ -235,14 +234,22 @@ def _advance_failures(
             failures.append(
                 _failure(
                     Rule.HIGH_ADVANCE,
-                    f"{entry.per_day:.2f} a day {since}, over "
+                    f"{entry.per_day:.2f} a day {_since(entry)}, over "
                     f"{thresholds.high_advance_factor}x the expected "
                     f"{expected_per_day:.2f} a day",
                 )
             )
     if entry.advance == 0 and days >= thresholds.zero_advance_days and had_advance:
-        failures.append(_failure(Rule.ZERO_ADVANCE, f"no advance in {days:.0f} days {since}"))
+        failures.append(
+            _failure(Rule.ZERO_ADVANCE, f"no advance in {days:.0f} days {_since(entry)}")
+        )
     return failures
+
+
+def _since(entry: Advance) -> str:
+    # Formatted for a failure only: most checked readings pass.
+    assert entry.previous is not None
+    return f"since {_local(entry.previous.read_at):%Y-%m-%d} ({entry.previous.value})"
 
 
 def register_dates(readings: Sequence[tuple[str, datetime]]) -> list[int]:

@@ -1,6 +1,6 @@
 """A register's readings as the checks see them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,6 +21,16 @@ class SeriesReading:
     validation_status: bool | None = None
     # J0280 of the file that carried it, for the read-date rule.
     file_created_at: datetime | None = None
+    # Worked out once (``is_valid`` and ``is_actual`` below): a register's check asks
+    # each of its readings several times, for a year of readings a register.
+    is_valid: bool = field(init=False)
+    is_actual: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.is_valid = is_valid(
+            self.reading_type, self.bsc_validation_status, self.reading_flag, self.validation_status
+        )
+        self.is_actual = self.is_valid and self.reading_type not in ESTIMATED_TYPES
 
     @property
     def is_withdrawal(self) -> bool:
@@ -30,18 +40,6 @@ class SeriesReading:
     def collector_failed(self) -> bool:
         """Failed by the data collector: J0022 ``F``, or J0045 ``F``."""
         return self.bsc_validation_status == "F" or self.reading_flag is False
-
-    @property
-    def is_valid(self) -> bool:
-        return is_valid(
-            self.reading_type, self.bsc_validation_status, self.reading_flag, self.validation_status
-        )
-
-    @property
-    def is_actual(self) -> bool:
-        return is_actual(
-            self.reading_type, self.bsc_validation_status, self.reading_flag, self.validation_status
-        )
 
 
 def is_valid(
