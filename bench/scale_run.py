@@ -1,6 +1,7 @@
 """``make bench-scale``: a national book on PostgreSQL, and what it costs to serve.
 
-Usage: python bench/scale_run.py [--scale 100M] [--only import,pages,load,warm,during,parallel,disk]
+Usage: python bench/scale_run.py [--scale 100M] [--worker-nice N]
+       [--only import,pages,load,warm,import-warm,during,parallel,disk]
 
 Builds (or reuses) the database of bench/scale_build.py, then measures, each part in
 fresh processes against the built database:
@@ -15,6 +16,8 @@ fresh processes against the built database:
   for 60 s each on the API by MPAN, the admin reading list and the meter point page;
 - warm: the reading table and the pages' indexes read into memory (pg_prewarm), then
   the load again;
+- import-warm: another file of next reads into its history alone, then into the book
+  with what an import reads of it (the indexes keyed by meter) in memory;
 - during: the three pages in turn at 2 clients for 60 s, alone and while a 300k file
   imports through the API's background upload on a Celery worker (the real Redis);
 - parallel: 4 files of 250k readings of the same meter points, through 1 and then
@@ -494,14 +497,15 @@ PAGES_READ_SQL = (
 )
 
 
-def prewarm(url: str) -> dict:
-    """Read the reading table and what the pages use of its indexes into memory
-    (``pg_prewarm``, into the operating system's cache): as a server that has served
-    its book for a while, or was sized to hold it, has them."""
+def prewarm(url: str, relations_sql: str = PAGES_READ_SQL) -> dict:
+    """Read the relations ``relations_sql`` names (by default the reading table and
+    what the pages use of its indexes) into memory (``pg_prewarm``, into the operating
+    system's cache): as a server that has served its book for a while, or was sized to
+    hold it, has them."""
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        relations = [row[0] for row in connection.execute(PAGES_READ_SQL)]
+        relations = [row[0] for row in connection.execute(relations_sql)]
         blocks = sum(
             connection.execute("SELECT pg_prewarm(%s::regclass, 'read')", [name]).fetchone()[0]
             for name in relations
@@ -511,6 +515,47 @@ def prewarm(url: str) -> dict:
         "gigabytes": round(blocks * 8192 / 1e9, 1),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+# What an import of next reads reads of the book: the reading indexes keyed by meter
+# (the match, the inserts and the checks' look-back probe them), the meters, meter
+# points, read states and exceptions with their indexes. Not the reading table itself:
+# the look-back reads the covering index alone, and new rows go at the table's end.
+IMPORT_READ_SQL = (
+    "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_attribute a "
+    "ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+    "WHERE i.indrelid = 'meter_readings_reading'::regclass AND a.attname = 'meter_id' "
+    "UNION ALL SELECT c.relname::text FROM pg_class c WHERE c.relname IN "
+    "('meter_readings_meter', 'meter_readings_meterpoint', "
+    "'meter_readings_meterpointreadstate', 'meter_readings_readingexception') "
+    "UNION ALL SELECT i.indexrelid::regclass::text FROM pg_index i WHERE i.indrelid IN "
+    "('meter_readings_meter'::regclass, 'meter_readings_meterpoint'::regclass, "
+    "'meter_readings_meterpointreadstate'::regclass, "
+    "'meter_readings_readingexception'::regclass)"
+)
+
+
+def measure_warm_import(url: str) -> dict:
+    """A file of next reads into its history alone, then into the book with what the
+    import reads of it in memory (``prewarm``): what the book's size costs an import
+    on a server sized to hold its indexes, apart from the disk."""
+    offset = next_offset(url)
+    path = OUT / f"bench-scale-{offset}-warm.uff"
+    count = write_next_reads(
+        url,
+        offset,
+        path,
+        readings=IMPORT_READINGS,
+        read_at=read_time(offset),
+        file_id=f"W{offset:09d}",
+    )
+    history, copied = history_database(url, path)
+    results = {"readings": count, "history": copied, "history first": import_once(history, path)}
+    results["prewarm"] = prewarm(url, IMPORT_READ_SQL)
+    say(f"prewarmed {results['prewarm']['gigabytes']} GB in {results['prewarm']['seconds']} s")
+    results["book first"] = import_once(url, path)
+    assert results["book first"]["readings"] == count, results
+    return results
 
 
 def measure_warm_load(url: str) -> dict:
@@ -731,6 +776,17 @@ def report(scale: str, build_seconds: float | None, results: dict) -> str:
                     + " |"
                 )
         lines.append("")
+    if "import-warm" in results:
+        r = results["import-warm"]
+        history, book = r["history first"]["seconds"], r["book first"]["seconds"]
+        lines += [
+            f"Another file of {r['readings']:,} next reads into its history alone"
+            f" ({r['history']['reading']:,} readings), then into the book with what an import"
+            f" reads of it in memory (`pg_prewarm`, {r['prewarm']['gigabytes']} GB in"
+            f" {r['prewarm']['seconds']} s): {history:.1f} s and {book:.1f} s, book / history"
+            f" {book / history:.2f}x.",
+            "",
+        ]
     if "pages" in results:
         lines += [
             "Pages, ms over 50 requests (target: p99 under 100 ms):",
@@ -809,9 +865,10 @@ def report(scale: str, build_seconds: float | None, results: dict) -> str:
 
 
 def main() -> None:
+    global LOAD_SECONDS, WORKER_NICE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default=os.environ.get("SCALE") or "100M")
-    parser.add_argument("--only", default="import,pages,load,warm,during,parallel,disk")
+    parser.add_argument("--only", default="import,pages,load,warm,import-warm,during,parallel,disk")
     parser.add_argument("--load-seconds", type=int, default=60)
     parser.add_argument(
         "--worker-nice",
@@ -820,7 +877,6 @@ def main() -> None:
         help=f"the Celery workers' CPU niceness ({WORKER_NICE}, as deployed)",
     )
     args = parser.parse_args()
-    global LOAD_SECONDS, WORKER_NICE
     LOAD_SECONDS = args.load_seconds
     WORKER_NICE = args.worker_nice
     OUT.mkdir(parents=True, exist_ok=True)
@@ -842,6 +898,7 @@ def main() -> None:
         "pages": measure_pages,
         "load": measure_load,
         "warm": measure_warm_load,
+        "import-warm": measure_warm_import,
         "during": measure_during_import,
         "parallel": measure_parallel,
         "disk": measure_disk,
