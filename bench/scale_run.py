@@ -1,6 +1,6 @@
 """``make bench-scale``: a national book on PostgreSQL, and what it costs to serve.
 
-Usage: python bench/scale_run.py [--scale 100M] [--worker-nice N]
+Usage: python bench/scale_run.py [--scale 100M]
        [--only import,pages,load,warm,import-warm,during,parallel,disk]
 
 Builds (or reuses) the database of bench/scale_build.py, then measures, each part in
@@ -290,25 +290,9 @@ def gunicorn(url: str):
     )
 
 
-def deployed_niceness() -> int:
-    """The Celery worker's CPU niceness as deployed (its systemd unit's ``Nice=``)."""
-    unit = ROOT / "deployment_scripts" / "systemd" / "d0010-worker.service"
-    for line in unit.read_text().splitlines():
-        if line.startswith("Nice="):
-            return int(line.removeprefix("Nice="))
-    return 0
-
-
-# The Celery workers run as deployed (--worker-nice to compare another niceness).
-WORKER_NICE = deployed_niceness()
-
-
 def celery_worker(url: str, concurrency: int, name: str):
     return running(
         [
-            "nice",
-            "-n",
-            str(WORKER_NICE),
             str(Path(PY).parent / "celery"),
             "-A",
             "config",
@@ -626,7 +610,7 @@ def measure_during_import(url: str) -> dict:
         read_at=read_time(offset),
         file_id=f"D{offset:09d}",
     )
-    results: dict = {"readings": count, "worker nice": WORKER_NICE}
+    results: dict = {"readings": count}
     with gunicorn(url), celery_worker(url, 1, "during"):
         wait_for_http(f"http://127.0.0.1:{PORT}/health/")
         results["alone"] = locust("mix", 2, LOAD_SECONDS, secrets, meter_points)
@@ -813,8 +797,7 @@ def report(scale: str, build_seconds: float | None, results: dict) -> str:
         lines += [
             f"Reads during an import: the three pages in turn at 2 clients for 60 s, alone and"
             f" while {r['readings']:,} readings import through the API on a Celery worker "
-            f"(niceness {r.get('worker nice', 0)}; {r['import seconds']} s from upload to "
-            f"imported; {r['stored']:,} stored; "
+            f"({r['import seconds']} s from upload to imported; {r['stored']:,} stored; "
             "target: p99 at most 2x):",
             "",
             "| page | alone p50 / p99 ms | during p50 / p99 ms | p99 ratio | errors |",
@@ -865,20 +848,13 @@ def report(scale: str, build_seconds: float | None, results: dict) -> str:
 
 
 def main() -> None:
-    global LOAD_SECONDS, WORKER_NICE
+    global LOAD_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default=os.environ.get("SCALE") or "100M")
     parser.add_argument("--only", default="import,pages,load,warm,import-warm,during,parallel,disk")
     parser.add_argument("--load-seconds", type=int, default=60)
-    parser.add_argument(
-        "--worker-nice",
-        type=int,
-        default=WORKER_NICE,
-        help=f"the Celery workers' CPU niceness ({WORKER_NICE}, as deployed)",
-    )
     args = parser.parse_args()
     LOAD_SECONDS = args.load_seconds
-    WORKER_NICE = args.worker_nice
     OUT.mkdir(parents=True, exist_ok=True)
     parts = args.only.split(",")
     if {"load", "warm", "during"} & set(parts) and not LOCUST.exists():

@@ -269,18 +269,3 @@ class TestDeploymentScripts:
         assert all("EnvironmentFile=@ENV_FILE@" in text for text in services)
         installer = (ROOT / "deployment_scripts" / "install_systemd_units.sh").read_text()
         assert "d0010-recover.timer" in installer
-
-    def test_imports_run_at_a_lower_cpu_priority_than_the_web(self):
-        # On shared cores, a day's import must not take the CPU from people's requests.
-        units = {
-            path.name: path.read_text()
-            for path in (ROOT / "deployment_scripts" / "systemd").iterdir()
-        }
-
-        def niceness(unit: str) -> int:
-            lines = [line for line in units[unit].splitlines() if line.startswith("Nice=")]
-            return int(lines[0].removeprefix("Nice=")) if lines else 0
-
-        assert niceness("d0010-web.service") == 0
-        assert niceness("d0010-worker.service") > 0
-        assert niceness("d0010-inbox.service") > 0
