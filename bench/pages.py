@@ -27,6 +27,8 @@ import django  # noqa: E402
 django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
+
+from config.startup import freeze_startup_objects  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from django.db import connection  # noqa: E402
@@ -134,6 +136,8 @@ def main() -> None:
         "--long-history", type=int, help="the id of a meter point with years of readings"
     )
     args = parser.parse_args()
+    # As the web processes do once loaded (config/wsgi.py).
+    freeze_startup_objects()
     users = get_user_model().objects
     user = users.filter(username="bench").first() or users.create_superuser("bench", "", None)
     client = Client()

@@ -269,3 +269,29 @@ class TestDeploymentScripts:
         assert all("EnvironmentFile=@ENV_FILE@" in text for text in services)
         installer = (ROOT / "deployment_scripts" / "install_systemd_units.sh").read_text()
         assert "d0010-recover.timer" in installer
+
+
+class TestWebProcessStartup:
+    @pytest.mark.parametrize("entry_point", ["config.wsgi", "config.asgi"])
+    def test_the_loaded_application_is_kept_from_the_garbage_collectors_passes(self, entry_point):
+        # A web process's modules and their objects live as long as it does: walking
+        # them in every full collection put tens of milliseconds into a request.
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import gc, sys, {entry_point}; "
+                "print(gc.get_freeze_count(), 'meter_readings.api.views' in sys.modules)",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **PRODUCTION_ENVIRONMENT},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+        assert result.returncode == 0, result.stderr
+        frozen, views_loaded = result.stdout.split()
+        # Django, the admin, the API and their modules: tens of thousands of objects.
+        assert int(frozen) > 20_000
+        assert views_loaded == "True"
