@@ -5,6 +5,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib import admin as django_admin
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
@@ -248,6 +249,19 @@ class TestExceptionsAdmin:
         sender_filter = next(f for f in every.context["cl"].filter_specs if f.title == "sender")
         assert [value for value, _ in sender_filter.lookup_choices] == ["D/ABCD", "D/UDMS"]
         assert list(one.context["cl"].result_list) == [raised["COLLECTOR_FAILED"]]
+
+    def test_each_row_has_djangos_action_checkbox(self, worker_client, raised):
+        # The queue writes the checkbox out (for speed); the admin's JavaScript and the
+        # actions read it as Django's widget renders it.
+        response = worker_client.get(
+            reverse("admin:meter_readings_readingexception_changelist"), {"status": "all"}
+        )
+
+        for exception in raised.values():
+            widget = django_admin.ModelAdmin.action_checkbox(
+                django_admin.site._registry[ReadingException], exception
+            )
+            assert widget in response.text
 
     def test_bulk_acknowledge_then_resolve_with_a_note(self, worker_client, raised):
         url = reverse("admin:meter_readings_readingexception_changelist")
