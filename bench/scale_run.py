@@ -160,6 +160,22 @@ def write_next_reads_files(
     return len(rows)
 
 
+def next_reads_file(url: str, kind: str, id_letter: str) -> tuple[Path, int]:
+    """A file of IMPORT_READINGS next reads at the first offset no earlier file used
+    (``kind`` names it, ``id_letter`` starts its file identifier): its path and readings."""
+    offset = next_offset(url)
+    path = OUT / f"bench-scale-{offset}-{kind}.uff"
+    count = write_next_reads(
+        url,
+        offset,
+        path,
+        readings=IMPORT_READINGS,
+        read_at=read_time(offset),
+        file_id=f"{id_letter}{offset:09d}",
+    )
+    return path, count
+
+
 def _write_reads(rows: list[tuple], path: Path, *, read_at: datetime, file_id: str) -> None:
     stamp = read_at.strftime("%Y%m%d%H%M%S")
     created = (read_at + timedelta(hours=20)).strftime("%Y%m%d%H%M%S")
@@ -523,16 +539,7 @@ def measure_warm_import(url: str) -> dict:
     """A file of next reads into its history alone, then into the book with what the
     import reads of it in memory (``prewarm``): what the book's size costs an import
     on a server sized to hold its indexes, apart from the disk."""
-    offset = next_offset(url)
-    path = OUT / f"bench-scale-{offset}-warm.uff"
-    count = write_next_reads(
-        url,
-        offset,
-        path,
-        readings=IMPORT_READINGS,
-        read_at=read_time(offset),
-        file_id=f"W{offset:09d}",
-    )
+    path, count = next_reads_file(url, "warm", "W")
     history, copied = history_database(url, path)
     results = {"readings": count, "history": copied, "history first": import_once(history, path)}
     results["prewarm"] = prewarm(url, IMPORT_READ_SQL)
@@ -600,16 +607,7 @@ def stored_readings(url: str, ids: list[int]) -> int:
 def measure_during_import(url: str) -> dict:
     secrets = credentials(url)
     meter_points = meter_point_count(url)
-    offset = next_offset(url)
-    path = OUT / f"bench-scale-{offset}-during.uff"
-    count = write_next_reads(
-        url,
-        offset,
-        path,
-        readings=IMPORT_READINGS,
-        read_at=read_time(offset),
-        file_id=f"D{offset:09d}",
-    )
+    path, count = next_reads_file(url, "during", "D")
     results: dict = {"readings": count}
     with gunicorn(url), celery_worker(url, 1, "during"):
         wait_for_http(f"http://127.0.0.1:{PORT}/health/")
